@@ -1,0 +1,178 @@
+"""Reading items out of a capture file: bytes, compressed blocks, index nodes.
+
+A :class:`View` is one committed (or, for the writer, live) state of the file;
+a :class:`BlockReader` turns coordinates into bytes under a view, with bounded
+caches. Everything read from disk is checked before it is trusted: a damaged
+length or coordinate raises ``InvalidCaptureFile``, never ``struct.error``,
+``zlib.error`` or a giant allocation.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import zlib
+from dataclasses import dataclass
+
+from ._format import COORD, SIZE, Config
+from .exceptions import InvalidCaptureFile
+
+__all__ = ["BlockReader", "View"]
+
+# First read of a block: its length prefix and, usually, all of its bytes, in
+# one system call. Log-like 32 KB blocks compress to well under this.
+_FIRST_READ = 64 * 1024
+
+
+@dataclass(slots=True)
+class View:
+    """A state of the file: where data ends and what is not in the file yet.
+
+    ``tail`` holds the bytes from the last page boundary up to ``limit`` (they
+    live in the master node, not the file); ``pending`` is the uncompressed
+    block whose coordinates use position ``limit``.
+    """
+
+    limit: int
+    tail: bytes | bytearray
+    pending: bytes | bytearray
+    levels: tuple[tuple[int, ...], ...] | list[list[int]]
+    count: int
+    metadata: tuple[int, int]
+    serial: int
+
+
+class BlockReader:
+    """Fetches blocks, items and index nodes for one open file descriptor.
+
+    Safe to share between threads: caches hold immutable bytes, and a block
+    below a committed limit never changes, so a cached block is never stale.
+    """
+
+    __slots__ = (
+        "_blocks",
+        "_blocks_bytes",
+        "_cache_bytes",
+        "_config",
+        "_fd",
+        "_lock",
+        "_name",
+        "_node_size",
+        "_nodes",
+        "_nodes_max",
+    )
+
+    def __init__(self, fd: int, config: Config, name: str, cache_bytes: int) -> None:
+        self._fd = fd
+        self._config = config
+        self._name = name
+        self._node_size = COORD.size * config.fan_out
+        self._cache_bytes = cache_bytes
+        self._blocks: dict[int, bytes] = {}
+        self._blocks_bytes = 0
+        # Index nodes get their own cache: a random read walks the same upper
+        # nodes every time, and keeping them costs 12 * fan_out bytes each.
+        self._nodes: dict[tuple[int, int], bytes] = {}
+        self._nodes_max = max(16, cache_bytes // (4 * self._node_size))
+        self._lock = threading.Lock()
+
+    def damaged(self, what: str) -> InvalidCaptureFile:
+        """The error for damage found while reading."""
+        return InvalidCaptureFile(f"{self._name}: damaged: {what}")
+
+    def clear(self) -> None:
+        """Forget every cached block (after a writer rolls back)."""
+        with self._lock:
+            self._blocks.clear()
+            self._nodes.clear()
+            self._blocks_bytes = 0
+
+    def read(self, view: View, start: int, size: int) -> bytes:
+        """Bytes ``[start, start + size)`` of the data under ``view``."""
+        end = start + size
+        if start < self._config.data_start or end > view.limit:
+            raise self.damaged(f"bytes {start}..{end} lie outside the data (limit {view.limit})")
+        written = view.limit - len(view.tail)
+        if end <= written:
+            data = os.pread(self._fd, size, start)
+            if len(data) != size:
+                raise self.damaged(f"the file ends before byte {end}; it was truncated")
+            return data
+        if start >= written:
+            return bytes(view.tail[start - written : end - written])
+        return self.read(view, start, written - start) + bytes(view.tail[: end - written])
+
+    def block(self, view: View, pos: int) -> bytes | bytearray:
+        """The uncompressed block at file position ``pos``."""
+        if pos == view.limit:
+            return view.pending
+        block = self._blocks.get(pos)
+        if block is None:
+            block = self._load_block(view, pos)
+            with self._lock:
+                if pos not in self._blocks:
+                    self._blocks[pos] = block
+                    self._blocks_bytes += len(block)
+                    while self._blocks_bytes > self._cache_bytes and len(self._blocks) > 1:
+                        oldest = next(iter(self._blocks))
+                        self._blocks_bytes -= len(self._blocks.pop(oldest))
+        return block
+
+    def _load_block(self, view: View, pos: int) -> bytes:
+        first = self.read(view, pos, min(view.limit - pos, _FIRST_READ))
+        if len(first) < SIZE.size:
+            raise self.damaged(f"block at {pos} is cut short")
+        (size,) = SIZE.unpack_from(first)
+        if pos + SIZE.size + size > view.limit:
+            raise self.damaged(f"block at {pos} claims {size} bytes, past the end of the data")
+        if SIZE.size + size <= len(first):
+            compressed: bytes | memoryview = memoryview(first)[SIZE.size : SIZE.size + size]
+        else:
+            compressed = first[SIZE.size :] + self.read(
+                view, pos + len(first), size + SIZE.size - len(first)
+            )
+        inflater = zlib.decompressobj()
+        try:
+            block = inflater.decompress(compressed)
+        except zlib.error as exc:
+            raise self.damaged(f"block at {pos} does not decompress ({exc})") from exc
+        if not inflater.eof or inflater.unused_data:
+            raise self.damaged(f"block at {pos} has a wrong length")
+        return block
+
+    def item(self, view: View, pos: int, off: int) -> bytes | bytearray:
+        """The sized item (record or metadata) at coordinate ``(pos, off)``."""
+        block = self.block(view, pos)
+        if off + SIZE.size > len(block):
+            raise self.damaged(f"item at ({pos}, {off}) lies past its block's end")
+        (size,) = SIZE.unpack_from(block, off)
+        end = off + SIZE.size + size
+        if end > len(block):
+            raise self.damaged(f"item at ({pos}, {off}) runs past its block's end")
+        return block[off + SIZE.size : end]
+
+    def node(self, view: View, pos: int, off: int) -> bytes:
+        """The full index node at coordinate ``(pos, off)``: fan_out coordinates."""
+        key = (pos, off)
+        node = self._nodes.get(key)
+        if node is None:
+            block = self.block(view, pos)
+            node = bytes(block[off : off + self._node_size])
+            if len(node) != self._node_size:
+                raise self.damaged(f"index node at ({pos}, {off}) runs past its block's end")
+            with self._lock:
+                if len(self._nodes) >= self._nodes_max:
+                    self._nodes.pop(next(iter(self._nodes)), None)
+                self._nodes[key] = node
+        return node
+
+    def child(self, view: View, pos: int, off: int, digit: int) -> tuple[int, int]:
+        """Coordinate of child ``digit`` of the full node at ``(pos, off)``."""
+        coord: tuple[int, int] = COORD.unpack_from(self.node(view, pos, off), COORD.size * digit)
+        return coord
+
+
+def unpack_error(exc: struct.error, reader: BlockReader) -> InvalidCaptureFile:
+    """Translate a struct error met while walking blocks into our error."""
+    return reader.damaged(f"an index or length field is out of range ({exc})")

@@ -1,0 +1,67 @@
+"""OS byte-range locks on capture files; the platform branch is chosen once, here.
+
+Two locks follow the reference package's protocol (FORMAT.md, Locks), so that
+capturelog and ``CaptureFile`` writers exclude each other:
+
+* the *writer lock*: exclusive, non-blocking, on one byte at
+  ``0x7FFFFFFFFFFFFFFE``, held while a file is open for writing;
+* the *master-node lock*: shared while a reader reads the master nodes,
+  exclusive while the writer writes one, on ``[page_size, page_size + 2 M)``.
+
+On Linux we use open-file-description locks (``F_OFD_SETLK``). Unlike classic
+``lockf`` locks they belong to one ``open()``, so they also exclude a second
+writer in the same process, and closing some other descriptor of the same file
+(a reader in the same process) does not silently drop the writer's lock. They
+conflict with classic ``lockf`` locks, so they exclude a reference writer in
+another process too. Elsewhere on POSIX we fall back to ``lockf``, and the
+engine's in-process registry keeps two writers of one process apart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import sys
+
+__all__ = ["OFD_LOCKS", "WRITER_LOCK_START", "lock_range", "try_lock_writer", "unlock_range"]
+
+WRITER_LOCK_START = 0x7FFFFFFFFFFFFFFE
+
+OFD_LOCKS = sys.platform.startswith("linux") and hasattr(fcntl, "F_OFD_SETLK")
+
+if OFD_LOCKS:
+    # struct flock on Linux: l_type, l_whence (short), l_start, l_len (off_t),
+    # l_pid (pid_t, must be 0 for OFD locks), padded to 32 bytes.
+    _FLOCK = struct.Struct("hhqqi4x")
+    _KINDS = {"sh": fcntl.F_RDLCK, "ex": fcntl.F_WRLCK, "un": fcntl.F_UNLCK}
+
+    def _lock(fd: int, kind: str, start: int, length: int, wait: bool) -> None:
+        command = fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK
+        fcntl.fcntl(fd, command, _FLOCK.pack(_KINDS[kind], os.SEEK_SET, start, length, 0))
+
+else:
+    _LOCKF = {"sh": fcntl.LOCK_SH, "ex": fcntl.LOCK_EX, "un": fcntl.LOCK_UN}
+
+    def _lock(fd: int, kind: str, start: int, length: int, wait: bool) -> None:
+        flags = _LOCKF[kind] | (0 if wait or kind == "un" else fcntl.LOCK_NB)
+        fcntl.lockf(fd, flags, length, start, os.SEEK_SET)
+
+
+def try_lock_writer(fd: int) -> bool:
+    """Take the writer lock without waiting; False if another writer holds it."""
+    try:
+        _lock(fd, "ex", WRITER_LOCK_START, 1, wait=False)
+    except (BlockingIOError, PermissionError):
+        return False
+    return True
+
+
+def lock_range(fd: int, start: int, length: int, exclusive: bool) -> None:
+    """Wait for a shared or exclusive lock on a byte range (held only briefly)."""
+    _lock(fd, "ex" if exclusive else "sh", start, length, wait=True)
+
+
+def unlock_range(fd: int, start: int, length: int) -> None:
+    """Release a lock taken with :func:`lock_range` or :func:`try_lock_writer`."""
+    _lock(fd, "un", start, length, wait=False)

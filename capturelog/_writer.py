@@ -1,0 +1,332 @@
+"""The writer's side of a capture file: appending items, compressing blocks on
+other cores, and committing master nodes in a crash-safe order.
+
+Compression is the writer's main cost, and zlib releases the GIL while it
+works, so sealed blocks are compressed by a small thread pool while the caller
+goes on adding records. The catch is that a coordinate names a block by its
+file position, and a block's position is only known once every block before it
+has been compressed. So:
+
+* every block opened in this session gets a sequence number; a coordinate into
+  a block whose position is not known yet is kept as the *key* ``-(seq + 1)``;
+* index nodes are the only items that hold coordinates, so a full index node is
+  queued (in order) until every block its children live in has a position, and
+  only then packed into the open block; records never wait;
+* compressed blocks are written strictly in order, each at the end of the one
+  before; ``settle()`` waits for all of them and resolves every key, which
+  ``commit()`` does before it writes the master node.
+
+So a block's bytes are final the moment it is sealed, and two blocks can be
+compressed at once.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from . import _locking
+from ._blocks import View
+from ._format import SIZE, Config, encode_master_node, full_node_struct
+from .exceptions import CaptureFileError
+
+__all__ = ["Appender"]
+
+# Grow the file by its current size, at most this much, rounded to pages, so a
+# growing file is extended in large steps.
+_MAX_GROWTH = 5 << 20
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+
+
+def _compressor() -> ThreadPoolExecutor | None:
+    """The process's shared compression pool; None on a one-core machine."""
+    global _pool, _pool_pid
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return None
+    if _pool is None or _pool_pid != os.getpid():
+        # A forked child inherits the object but not its threads: start anew.
+        _pool = ThreadPoolExecutor(max_workers=min(cores, 4), thread_name_prefix="capturelog-zlib")
+        _pool_pid = os.getpid()
+    return _pool
+
+
+def pwrite_all(fd: int, data: bytes | bytearray | memoryview, pos: int) -> None:
+    """Write all of ``data`` at ``pos`` (``os.pwrite`` may write less)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, pos)
+        view = view[written:]
+        pos += written
+
+
+class Appender:
+    """The mutable state of a file open for writing, from one committed view."""
+
+    __slots__ = (
+        "_deferred",
+        "_disk_end",
+        "_inflight",
+        "_max_inflight",
+        "_node_buf",
+        "_node_buf_end",
+        "_pool",
+        "allocated",
+        "block_size",
+        "changed",
+        "config",
+        "count",
+        "durable",
+        "fd",
+        "full_node",
+        "leaf",
+        "leaf_full",
+        "level",
+        "levels",
+        "limit",
+        "locking",
+        "metadata",
+        "open_key",
+        "open_seq",
+        "pending",
+        "pid",
+        "positions",
+        "serial",
+        "tail",
+        "unsynced",
+    )
+
+    def __init__(
+        self,
+        fd: int,
+        config: Config,
+        view: View,
+        level: int,
+        durable: bool,
+        locking: bool,
+        pid: int,
+    ) -> None:
+        self.fd = fd
+        self.pid = pid
+        self.config = config
+        self.level = level
+        self.durable = durable
+        self.locking = locking
+        self.block_size = config.block_size
+        self.full_node = full_node_struct(config.fan_out)
+        self.leaf_full = 2 * config.fan_out
+        self.limit = view.limit
+        self.tail = bytearray(view.tail)
+        self.pending = bytearray(view.pending)
+        self.levels = [list(level) for level in view.levels] or [[]]
+        self.leaf = self.levels[0]
+        self.count = view.count
+        self.metadata = view.metadata
+        self.serial = view.serial
+        # positions[seq] is the file position of block seq, once known; the
+        # open block (seq 0 here) starts where the data ends.
+        self.positions = [view.limit]
+        self.open_seq = 0
+        self.open_key = view.limit
+        self._inflight: deque[tuple[int, Future[bytes]]] = deque()
+        self._deferred: deque[tuple[int, list[int]]] = deque()
+        self._pool = _compressor()
+        self._max_inflight = 4
+        self.allocated = os.fstat(fd).st_size
+        self.changed = False
+        self.unsynced = False
+        self._node_buf = bytearray(config.master_size)
+        self._node_buf_end = config.master_size
+        # How far each on-disk master node may hold non-zero bytes; unknown
+        # (the whole node) until we have written it ourselves.
+        self._disk_end = [config.master_size, config.master_size]
+
+    # --------------------------------------------------------------- appending
+
+    def spill(self) -> None:
+        """Called by ``CaptureFile.add_record`` when the leaf index node is full
+        or the open block has reached the block size."""
+        leaf = self.leaf
+        if len(leaf) == self.leaf_full:
+            self._deferred.append((0, leaf[:]))
+            leaf.clear()
+        self._pack_ready_nodes()
+
+    def set_metadata(self, data: bytes | bytearray | memoryview | None) -> None:
+        """Append metadata (or clear it) as part of the open transaction."""
+        if data is None:
+            self.metadata = (0, 0)
+        else:
+            self.metadata = (self.open_key, len(self.pending))
+            self.pending += SIZE.pack(len(data))
+            self.pending += data
+            self._pack_ready_nodes()
+        self.changed = True
+
+    def _pack_ready_nodes(self) -> None:
+        """Pack queued full nodes whose children all have positions, in order,
+        and seal the open block whenever it reaches the block size."""
+        deferred = self._deferred
+        positions = self.positions
+        while True:
+            while deferred:
+                height_index, coords = deferred[0]
+                newest = coords[-2]
+                if newest < 0 and -newest - 1 >= len(positions):
+                    break  # its newest child's block is still being compressed
+                deferred.popleft()
+                for i in range(0, len(coords), 2):
+                    key = coords[i]
+                    if key < 0:
+                        coords[i] = positions[-key - 1]
+                pending = self.pending
+                coord = (self.open_key, len(pending))
+                pending += self.full_node.pack(*coords)
+                if height_index + 1 == len(self.levels):
+                    self.levels.append([])
+                parent = self.levels[height_index + 1]
+                parent += coord
+                if len(parent) == self.leaf_full:
+                    deferred.append((height_index + 1, parent[:]))
+                    parent.clear()
+            if len(self.pending) < self.block_size:
+                return
+            self._seal()
+
+    def _seal(self) -> None:
+        """Hand the open block to the compressors and open a new one."""
+        block, self.pending = self.pending, bytearray()
+        seq = self.open_seq
+        self.open_seq = seq + 1
+        if self._pool is None:
+            self._write_compressed(zlib.compress(block, self.level))
+        else:
+            self._inflight.append((seq, self._pool.submit(zlib.compress, block, self.level)))
+            self._drain(wait=False)
+        seq += 1
+        self.open_key = self.positions[seq] if seq < len(self.positions) else -(seq + 1)
+
+    def _drain(self, wait: bool) -> None:
+        """Write compressed blocks that are ready (all of them when ``wait``),
+        in order; keep at most a few in flight."""
+        inflight = self._inflight
+        while inflight:
+            _, future = inflight[0]
+            if not (wait or future.done() or len(inflight) > self._max_inflight):
+                return
+            compressed = future.result()
+            inflight.popleft()
+            self._write_compressed(compressed)
+
+    def _write_compressed(self, compressed: bytes) -> None:
+        """Append one compressed block at the end of the data, whole pages only.
+
+        The partial page at the end stays in memory (and in the next master
+        node) until it fills, so no byte below a committed limit is ever
+        written again.
+        """
+        self.check_process()
+        page = self.config.page_size
+        start = self.limit - len(self.tail)
+        data = self.tail + SIZE.pack(len(compressed)) + compressed
+        full = len(data) - len(data) % page
+        if full:
+            if start + full > self.allocated:
+                self._grow(start + full)
+            pwrite_all(self.fd, memoryview(data)[:full], start)
+            self.unsynced = True
+        self.tail = data[full:]
+        self.limit += SIZE.size + len(compressed)
+        self.positions.append(self.limit)
+
+    def check_process(self) -> None:
+        """Refuse to write from a forked child: it would overwrite the parent's data."""
+        if os.getpid() != self.pid:
+            raise CaptureFileError(
+                f"this file was opened for writing in process {self.pid}; a forked child"
+                f" ({os.getpid()}) cannot write to it"
+            )
+
+    def _grow(self, needed: int) -> None:
+        page = self.config.page_size
+        size = max(needed, self.allocated + min(_MAX_GROWTH, self.limit))
+        size += -size % page
+        os.ftruncate(self.fd, size)
+        self.allocated = size
+
+    # --------------------------------------------------------------- settling
+
+    def settle(self) -> View:
+        """Write every sealed block and resolve every key; return the live view.
+
+        After this, all coordinates are real file positions and the open block
+        starts at ``limit``, as a master node needs them.
+        """
+        while True:
+            self._drain(wait=True)
+            self.open_key = self.limit
+            self._pack_ready_nodes()
+            if not self._inflight and not self._deferred:
+                break
+        positions = self.positions
+        for level in self.levels:
+            for i in range(0, len(level), 2):
+                if level[i] < 0:
+                    level[i] = positions[-level[i] - 1]
+        if self.metadata[0] < 0:
+            self.metadata = (positions[-self.metadata[0] - 1], self.metadata[1])
+        self.positions = positions[self.open_seq :]
+        self.open_seq = 0
+        return View(
+            self.limit, self.tail, self.pending, self.levels, self.count, self.metadata, self.serial
+        )
+
+    def abandon(self) -> None:
+        """Wait out blocks still being compressed (their work is discarded)."""
+        for _, future in self._inflight:
+            future.exception()
+        self._inflight.clear()
+
+    # --------------------------------------------------------------- committing
+
+    def commit(self) -> None:
+        """Write a master node for everything added so far (see CaptureFile.commit)."""
+        self.check_process()
+        self.settle()
+        config = self.config
+        serial = (self.serial + 1) & 0xFFFFFFFF
+        slot = serial & 1  # even serials go to node A, odd ones to node B
+        if self.durable and self.unsynced:
+            os.fdatasync(self.fd)  # the data reaches the disk before the node pointing at it
+            self.unsynced = False
+        end = encode_master_node(
+            self._node_buf,
+            config,
+            serial,
+            self.limit,
+            self.metadata,
+            self.levels,
+            self.tail,
+            self.pending,
+            self._node_buf_end,
+        )
+        self._node_buf_end = end
+        length = max(end, self._disk_end[slot])
+        self._disk_end[slot] = config.master_size  # unknown should the write fail
+        span = (config.page_size, 2 * config.master_size)
+        if self.locking:
+            _locking.lock_range(self.fd, *span, exclusive=True)
+        try:
+            pwrite_all(self.fd, memoryview(self._node_buf)[:length], config.node_positions[slot])
+        finally:
+            if self.locking:
+                _locking.unlock_range(self.fd, *span)
+        self._disk_end[slot] = end
+        if self.durable:
+            os.fdatasync(self.fd)
+        self.serial = serial
+        self.changed = False

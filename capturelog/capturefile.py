@@ -1,0 +1,675 @@
+"""``CaptureFile``: the transactional, compressed, append-only record file.
+
+Crash safety rests on one ordering rule: every byte a commit points at is
+written before the master node that points at it, and a master node is only
+ever written over the *older* of the two. A process killed at any instant
+therefore leaves the previous master node whole, and the file opens at the last
+completed commit. With ``durable=True`` the same order is enforced down to the
+disk with ``fdatasync`` between the two steps and after the second.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from collections.abc import Iterator
+from itertools import islice
+from types import TracebackType
+from typing import Union, overload
+
+from . import _locking
+from ._blocks import BlockReader, View, unpack_error
+from ._format import (
+    NULL_COORD,
+    SIZE,
+    Config,
+    FormatError,
+    MasterNode,
+    decode_header,
+    decode_master_node,
+    encode_header,
+    encode_master_node,
+    full_node_struct,
+)
+from ._index import locate, record_count
+from ._writer import Appender, pwrite_all
+from .exceptions import (
+    CaptureFileAlreadyOpen,
+    CaptureFileError,
+    CaptureFileNotOpen,
+    CaptureFileNotOpenForWrite,
+    InvalidCaptureFile,
+)
+
+__all__ = ["CaptureFile"]
+
+_pack_size = SIZE.pack
+
+Record = Union[str, bytes]
+
+# A new file is made this many pages long at once, as the reference does, so
+# early appends do not grow it a page at a time.
+_NEW_FILE_PAGES = 100
+
+# Files open for writing in this process, by (device, inode). OS locks guard
+# other processes; this also guards when use_os_file_locking=False.
+_writers: set[tuple[int, int]] = set()
+_writers_lock = threading.Lock()
+
+
+class CaptureFile:
+    """A capture file opened for reading or for writing.
+
+    The positional parameters are those of the ``CaptureFile`` package, so code
+    written for it runs unchanged (only ``use_os_file_locking`` defaults to
+    True here: a second writer is refused, in any process).
+
+    Args:
+        file_name: path of the file (``str`` or ``os.PathLike``).
+        to_write: open for writing; a missing file is created.
+        initial_metadata: metadata of a newly created file.
+        force_new_empty_file: replace any existing file with a new empty one.
+        encoding: how records are decoded when read (and str records encoded
+            when added); ``None`` returns ``bytes``.
+        use_os_file_locking: take the OS locks that keep writers of other
+            processes out and readers from seeing a master node mid-write.
+        compression_block_size: uncompressed block size of a new file, a
+            multiple of 4096.
+        durable: make each commit survive power loss (``fdatasync`` before and
+            after the master node is written). Without it a commit survives the
+            death of the process, not of the machine.
+        cache_bytes: bound on the decompressed blocks a reader keeps.
+        compression_level: zlib level for new blocks (1 fastest, 9 smallest).
+
+    Raises:
+        InvalidCaptureFile: the file is not a capture file, is of another
+            format version, or is damaged.
+        CaptureFileAlreadyOpen: another writer holds the file.
+    """
+
+    def __init__(
+        self,
+        file_name: str | os.PathLike[str],
+        to_write: bool = False,
+        initial_metadata: bytes | None = None,
+        force_new_empty_file: bool = False,
+        encoding: str | None = "utf_8",
+        use_os_file_locking: bool = True,
+        compression_block_size: int = 32768,
+        *,
+        durable: bool = False,
+        cache_bytes: int = 16 << 20,
+        compression_level: int = 6,
+    ) -> None:
+        self.file_name = os.fspath(file_name)
+        self.to_write = to_write
+        self.encoding = encoding
+        self.use_os_file_locking = use_os_file_locking
+        self.durable = durable
+        if not -1 <= compression_level <= 9:
+            raise ValueError(f"compression_level must be -1..9, not {compression_level}")
+        if cache_bytes < 0:
+            raise ValueError(f"cache_bytes must be >= 0, not {cache_bytes}")
+        self._level = compression_level
+        self._cache_bytes = cache_bytes
+        self._fd = -1
+        self._key: tuple[int, int] | None = None
+        self._pid = os.getpid()
+        self._text_encoding = encoding or "utf_8"
+        self._w: Appender | None = None
+        self._refresh_lock = threading.Lock()
+        self._view = View(0, b"", b"", (), 0, NULL_COORD, 0)
+        if force_new_empty_file or (to_write and not os.path.exists(self.file_name)):
+            if compression_block_size <= 0 or compression_block_size % 4096:
+                raise ValueError(
+                    "compression_block_size must be a positive multiple of 4096,"
+                    f" not {compression_block_size}"
+                )
+            self._create(Config(block_size=compression_block_size), initial_metadata)
+            if not to_write:
+                self.close()
+                self.open(False)
+        else:
+            self.open(to_write)
+
+    # ----------------------------------------------------------------- opening
+
+    def open(self, to_write: bool = False) -> None:
+        """Open (again) for reading, or for writing when ``to_write``.
+
+        Raises:
+            CaptureFileAlreadyOpen: this object is open, or another writer
+                holds the file.
+            InvalidCaptureFile: the file is not a sound capture file.
+        """
+        if self._fd >= 0:
+            raise CaptureFileAlreadyOpen(f"{self.file_name}: this CaptureFile is already open")
+        fd = os.open(self.file_name, (os.O_RDWR if to_write else os.O_RDONLY) | os.O_CLOEXEC)
+        self._pid = os.getpid()
+        try:
+            if to_write:
+                self._claim(fd)
+            self._attach(fd, to_write)
+        except BaseException:
+            self._release(fd)
+            raise
+
+    def _claim(self, fd: int) -> None:
+        """Become the file's one writer, or raise CaptureFileAlreadyOpen."""
+        key = _file_key(fd)
+        with _writers_lock:
+            if key in _writers:
+                raise CaptureFileAlreadyOpen(
+                    f"{self.file_name}: already open for writing in this process"
+                )
+            if self.use_os_file_locking and not _locking.try_lock_writer(fd):
+                raise CaptureFileAlreadyOpen(
+                    f"{self.file_name}: already open for writing by another process"
+                )
+            _writers.add(key)
+        self._key = key
+
+    def _claim_key(self, fd: int) -> None:
+        key = _file_key(fd)
+        with _writers_lock:
+            _writers.add(key)
+        self._key = key
+
+    def _release(self, fd: int) -> None:
+        """Close ``fd`` and give up the writer claim; the OS lock goes with it."""
+        if self._key is not None:
+            with _writers_lock:
+                _writers.discard(self._key)
+            self._key = None
+        os.close(fd)
+
+    def _attach(self, fd: int, to_write: bool) -> None:
+        """Read the header and current master node of an open descriptor."""
+        try:
+            config = decode_header(os.pread(fd, 4096, 0))
+        except FormatError as exc:
+            raise InvalidCaptureFile(f"{self.file_name}: {exc}") from None
+        self._setup(fd, config, to_write)
+        self._view = self._load_view()
+        if to_write:
+            self._start_writing()
+
+    def _setup(self, fd: int, config: Config, to_write: bool) -> None:
+        self._fd = fd
+        self._config = config
+        self.to_write = to_write
+        self._blocks = BlockReader(fd, config, self.file_name, self._cache_bytes)
+        self._full_node = full_node_struct(config.fan_out)
+        self._w = None
+
+    def _load_view(self) -> View:
+        """Read both master nodes and return the state of the current one."""
+        config = self._config
+        size = config.master_size
+        span = (config.page_size, 2 * size)
+        for _ in range(2):
+            lock = self.use_os_file_locking and not self.to_write
+            if lock:
+                _locking.lock_range(self._fd, *span, exclusive=False)
+            try:
+                raw = os.pread(self._fd, 2 * size, config.page_size)
+            finally:
+                if lock:
+                    _locking.unlock_range(self._fd, *span)
+            try:
+                node = self._current_node(raw)
+                break
+            except _TornRead:
+                # Two valid nodes whose serials are not neighbours: with
+                # locking off a commit can land between our reads of the two
+                # halves. Reading once more settles it; twice means damage.
+                continue
+        else:
+            raise InvalidCaptureFile(
+                f"{self.file_name}: damaged: the master nodes' serial numbers are not"
+                " consecutive"
+            )
+        file_size = os.fstat(self._fd).st_size
+        if file_size < node.file_limit - node.file_limit % config.page_size:
+            raise InvalidCaptureFile(
+                f"{self.file_name}: damaged: the file is {file_size} bytes but its last"
+                f" commit needs {node.file_limit}; it was truncated"
+            )
+        return View(
+            limit=node.file_limit,
+            tail=node.last_page,
+            pending=node.pending,
+            levels=node.levels,
+            count=record_count(node.levels, config.fan_out),
+            metadata=node.metadata,
+            serial=node.serial,
+        )
+
+    def _current_node(self, raw: bytes) -> MasterNode:
+        config = self._config
+        size = config.master_size
+        if len(raw) < 2 * size:
+            raise InvalidCaptureFile(
+                f"{self.file_name}: damaged: the file is too short to hold its master nodes"
+            )
+        nodes: list[MasterNode | None] = []
+        problems = []
+        for half in (memoryview(raw)[:size], memoryview(raw)[size:]):
+            try:
+                nodes.append(decode_master_node(half, config))
+            except FormatError as exc:
+                nodes.append(None)
+                problems.append(str(exc))
+        a, b = nodes
+        if a is None and b is None:
+            raise InvalidCaptureFile(
+                f"{self.file_name}: damaged: both master nodes are unreadable"
+                f" ({problems[0]}; {problems[1]})"
+            )
+        if a is None or b is None:
+            node = a or b
+            assert node is not None  # for the type checker; one of them is set
+            return node
+        delta = (a.serial - b.serial) & 0xFFFFFFFF
+        if delta == 1:
+            return a
+        if delta == 0xFFFFFFFF:
+            return b
+        raise _TornRead
+
+    # ----------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        """Close the file; records added since the last commit are dropped.
+
+        Calling it again does nothing.
+        """
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            if self._w is not None:
+                self._w.abandon()
+                self._w = None
+            self._release(fd)
+
+    def __enter__(self) -> CaptureFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __str__(self) -> str:
+        if self._fd >= 0:
+            status = f"opened for {'writing' if self.to_write else 'reading'}"
+        else:
+            status = "currently closed but last seen"
+        return f'"{self.file_name}" {status} with {self.record_count():,} records'
+
+    def __repr__(self) -> str:
+        mode = "closed" if self._fd < 0 else ("write" if self.to_write else "read")
+        return f"<CaptureFile {self.file_name!r} mode={mode} records={self.record_count()}>"
+
+    # ----------------------------------------------------------------- reading
+
+    def _check_open(self, action: str) -> None:
+        if self._fd < 0:
+            raise CaptureFileNotOpen(f"{self.file_name}: cannot {action}: the file is not open")
+
+    def record_count(self) -> int:
+        """Records available: committed ones (as of open or the last
+        ``refresh``) for a reader; every added one for the writer."""
+        w = self._w
+        return self._view.count if w is None else w.count
+
+    def __len__(self) -> int:
+        return self.record_count()
+
+    def refresh(self) -> None:
+        """Pick up commits made since the file was opened or last refreshed.
+
+        A writer's view is always current, so on a writer this does nothing.
+        """
+        self._check_open("refresh")
+        if self.to_write:
+            return
+        with self._refresh_lock:
+            self._view = self._load_view()
+
+    def get_metadata(self) -> bytes | None:
+        """The file's metadata as of the view, or None when there is none."""
+        self._check_open("read the metadata")
+        view = self._view if self._w is None else self._writer_view()
+        if view.metadata == NULL_COORD:
+            return None
+        return bytes(self._blocks.item(view, *view.metadata))
+
+    def record_at(self, record_number: int) -> Record:
+        """The record numbered ``record_number`` (the first is 1).
+
+        Raises:
+            IndexError: no such record (below 1 or past ``record_count()``).
+            InvalidCaptureFile: the part of the file holding it is damaged.
+        """
+        if self._fd < 0:
+            self._check_open("read a record")
+        view = self._view if self._w is None else self._writer_view()
+        if not 0 < record_number <= view.count:
+            raise IndexError(
+                f"{self.file_name}: no record {record_number}; records are numbered"
+                f" 1 to {view.count}"
+            )
+        blocks = self._blocks
+        try:
+            _, pos, off, digits = locate(record_number - 1, view.levels, self._config.fan_out)
+            for digit in digits:
+                pos, off = blocks.child(view, pos, off, digit)
+            data = blocks.item(view, pos, off)
+        except struct.error as exc:
+            raise unpack_error(exc, blocks) from None
+        encoding = self.encoding
+        return str(data, encoding) if encoding else bytes(data)
+
+    @overload
+    def __getitem__(self, key: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> list[Record]: ...
+
+    def __getitem__(self, key: int | slice) -> Record | list[Record]:
+        """``cf[n]`` is record n (1-based; negative counts from the end);
+        ``cf[a:b:step]`` is records a, a+step, ... before b, as a list."""
+        count = self.record_count()
+        if isinstance(key, slice):
+            start, stop, step = (self._position(b, count) for b in (key.start, key.stop, key.step))
+            positions = range(count)[slice(start, stop, key.step)]
+            if positions.step == 1:
+                return list(islice(self.record_generator(positions.start + 1), len(positions)))
+            return [self.record_at(p + 1) for p in positions]
+        if key < 0:
+            key += count + 1
+        return self.record_at(key)
+
+    @staticmethod
+    def _position(bound: int | None, count: int) -> int | None:
+        """A slice bound in record numbers as a 0-based position."""
+        if bound is None or bound < 0:
+            return bound
+        if bound == 0:
+            raise IndexError("records are numbered from 1; a slice bound cannot be 0")
+        return bound - 1
+
+    def __iter__(self) -> Iterator[Record]:
+        return self.record_generator()
+
+    def record_generator(self, starting_record_number: int = 1) -> Iterator[Record]:
+        """Records from ``starting_record_number`` to the last one in the view
+        when called; records committed later are not included.
+
+        Runs in constant memory whatever the size of the file.
+        """
+        self._check_open("iterate over records")
+        if starting_record_number < 1:
+            raise IndexError(
+                f"{self.file_name}: records are numbered from 1, not {starting_record_number}"
+            )
+        return self._generate(self._snapshot(), starting_record_number - 1)
+
+    def _snapshot(self) -> View:
+        if self._w is None:
+            return self._view
+        # A reader's views are never changed, only replaced; the writer's live
+        # view is copied so that records added later do not disturb the walk.
+        view = self._writer_view()
+        return View(
+            view.limit,
+            bytes(view.tail),
+            bytes(view.pending),
+            tuple(tuple(level) for level in view.levels),
+            view.count,
+            view.metadata,
+            view.serial,
+        )
+
+    def _generate(self, view: View, skip: int) -> Iterator[Record]:
+        fan_out = self._config.fan_out
+        for height in range(len(view.levels), 0, -1):
+            level = view.levels[height - 1]
+            size = fan_out ** (height - 1)
+            children = len(level) >> 1
+            if skip >= children * size:
+                skip -= children * size
+                continue
+            first, skip = divmod(skip, size)
+            if height == 1:
+                yield from self._records(view, level, first)
+                continue
+            for child in range(first, children):
+                yield from self._subtree(view, height, level[2 * child], level[2 * child + 1], skip)
+                skip = 0
+
+    def _subtree(self, view: View, height: int, pos: int, off: int, skip: int) -> Iterator[Record]:
+        """Records under the full node at ``(pos, off)`` of ``height``, less ``skip``."""
+        size = self._config.fan_out ** (height - 2)
+        first, skip = divmod(skip, size)
+        try:
+            coords = self._full_node.unpack(self._blocks.node(view, pos, off))
+        except struct.error as exc:
+            raise unpack_error(exc, self._blocks) from None
+        if height == 2:
+            yield from self._records(view, coords, first)
+            return
+        for child in range(first, len(coords) >> 1):
+            yield from self._subtree(view, height - 1, coords[2 * child], coords[2 * child + 1], skip)
+            skip = 0
+
+    def _records(self, view: View, coords: tuple[int, ...] | list[int], first: int) -> list[Record]:
+        """Decode the records at a run of coordinates, starting at child ``first``."""
+        blocks = self._blocks
+        encoding = self.encoding
+        unpack_size = SIZE.unpack_from
+        out: list[Record] = []
+        current = -1
+        block: bytes | bytearray = b""
+        size = 0
+        try:
+            for i in range(2 * first, len(coords), 2):
+                pos = coords[i]
+                if pos != current:
+                    block = blocks.block(view, pos)
+                    current = pos
+                    size = len(block)
+                start = coords[i + 1] + 4
+                end = start + unpack_size(block, start - 4)[0]
+                if end > size:
+                    raise blocks.damaged(f"record at ({pos}, {start - 4}) runs past its block")
+                out.append(str(block[start:end], encoding) if encoding else bytes(block[start:end]))
+        except struct.error as exc:
+            raise unpack_error(exc, blocks) from None
+        return out
+
+    # ----------------------------------------------------------------- writing
+
+    def _check_writer(self, action: str) -> Appender:
+        self._check_open(action)
+        if not self.to_write or self._w is None:
+            raise CaptureFileNotOpenForWrite(
+                f"{self.file_name}: cannot {action}: the file is open for reading only"
+            )
+        if os.getpid() != self._pid:
+            raise CaptureFileError(
+                f"{self.file_name}: cannot {action}: the file was opened for writing in"
+                f" process {self._pid}, and this is a forked child ({os.getpid()})"
+            )
+        return self._w
+
+    def _start_writing(self) -> None:
+        """Turn the loaded view into the writer's mutable state."""
+        self._w = Appender(
+            self._fd,
+            self._config,
+            self._view,
+            self._level,
+            self.durable,
+            self.use_os_file_locking,
+            self._pid,
+        )
+
+    def _writer_view(self) -> View:
+        """The writer's up-to-date view, for reading what it has added."""
+        w = self._check_writer("read")
+        try:
+            self._view = w.settle()
+        except BaseException:
+            self._roll_back()
+            raise
+        return self._view
+
+    def add_record(self, record: Record) -> int:
+        """Add a record (``str`` is encoded, ``bytes`` kept) and return the new
+        record count. It becomes visible to readers, and safe, at ``commit()``.
+
+        If writing fails (a full disk), the transaction in progress is dropped:
+        the file keeps its last commit and this writer stays usable.
+        """
+        w = self._w
+        if w is None:
+            w = self._check_writer("add a record")
+        if type(record) is str:
+            record = record.encode(self._text_encoding)
+        # The per-record path, kept inline: everything else happens once per
+        # full index node or per block, in Appender.spill().
+        pending = w.pending
+        leaf = w.leaf
+        leaf += (w.open_key, len(pending))
+        pending += _pack_size(len(record))
+        pending += record
+        w.count += 1
+        w.changed = True
+        if len(leaf) == w.leaf_full or len(pending) >= w.block_size:
+            try:
+                w.spill()
+            except BaseException:
+                self._roll_back()
+                raise
+        return w.count
+
+    def _roll_back(self) -> None:
+        """After a failed write, return to the state of the last commit on disk."""
+        if os.getpid() != self._pid:
+            return  # a forked child's copy: it must never write, so leave it be
+        if self._w is not None:
+            self._w.abandon()
+        self._blocks.clear()
+        self.to_write = True
+        self._view = self._load_view()
+        self._start_writing()
+
+    def set_metadata(self, new_metadata: bytes | None) -> None:
+        """Replace the file's metadata (None clears it), committed with the records."""
+        w = self._check_writer("set the metadata")
+        if new_metadata is not None and not isinstance(
+            new_metadata, (bytes, bytearray, memoryview)
+        ):
+            raise TypeError(f"metadata must be bytes or None, not {type(new_metadata).__name__}")
+        try:
+            w.set_metadata(new_metadata)
+        except BaseException:
+            self._roll_back()
+            raise
+
+    def commit(self) -> None:
+        """Make every record and metadata change since the last commit visible
+        and safe, all together.
+
+        Without ``durable`` the commit survives the process being killed; with
+        it, a power loss too. If commit raises, the commit may or may not have
+        happened; the file is sound either way and reopening it tells which.
+        """
+        w = self._check_writer("commit")
+        if not w.changed:
+            return
+        try:
+            w.commit()
+        except BaseException:
+            self._roll_back()
+            raise
+        self._view = View(w.limit, w.tail, w.pending, w.levels, w.count, w.metadata, w.serial)
+
+    def _create(self, config: Config, initial_metadata: bytes | None) -> None:
+        """Build a new file beside the target and rename it into place, so no
+        half-made capture file ever carries the real name."""
+        directory = os.path.dirname(os.path.abspath(self.file_name))
+        self._refuse_if_written()
+        temp = os.path.join(
+            directory, f".{os.path.basename(self.file_name)}.{os.getpid()}.{id(self):x}.new"
+        )
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            if self.use_os_file_locking:
+                _locking.try_lock_writer(fd)  # held from before the file has its name
+            pwrite_all(fd, encode_header(config), 0)
+            os.ftruncate(fd, max(_NEW_FILE_PAGES * config.page_size, config.data_start))
+            self._setup(fd, config, to_write=True)
+            self._view = View(config.data_start, b"", b"", (), 0, NULL_COORD, 0)
+            self._start_writing()
+            if initial_metadata is not None:
+                self.set_metadata(initial_metadata)
+            # Two commits make both master nodes valid (serials 1 and 2).
+            for _ in range(2):
+                self._w.changed = True
+                self.commit()
+            if self.durable:
+                os.fsync(fd)
+            os.replace(temp, self.file_name)
+            if self.durable:
+                _fsync_directory(directory)
+            self._claim_key(fd)
+        except BaseException:
+            self._fd = -1
+            os.close(fd)
+            try:
+                os.unlink(temp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def _refuse_if_written(self) -> None:
+        """Refuse to replace a file that a writer has open."""
+        try:
+            fd = os.open(self.file_name, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            stat = os.fstat(fd)
+            with _writers_lock:
+                busy = (stat.st_dev, stat.st_ino) in _writers
+            if not busy and self.use_os_file_locking:
+                busy = not _locking.try_lock_writer(fd)
+            if busy:
+                raise CaptureFileAlreadyOpen(
+                    f"{self.file_name}: cannot replace it: it is open for writing"
+                )
+        finally:
+            os.close(fd)
+
+
+class _TornRead(Exception):
+    """Both master nodes valid but not consecutive: read them again."""
+
+
+def _file_key(fd: int) -> tuple[int, int]:
+    stat = os.fstat(fd)
+    return (stat.st_dev, stat.st_ino)
+
+
+def _fsync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,36 @@
+"""Shared fixtures: files live under tmp_path; logging state is restored."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """A capture file path in a fresh directory."""
+    return tmp_path / "test.capture"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Give every test the root logger and logger levels it started with."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    manager = logging.Logger.manager
+    loggers = dict(manager.loggerDict)
+    disable = manager.disable
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name in list(manager.loggerDict):
+        if name not in loggers:
+            del manager.loggerDict[name]
+    logging.disable(disable)
