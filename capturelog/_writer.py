@@ -287,8 +287,9 @@ class Appender:
 
     def abandon(self) -> None:
         """Wait out blocks still being compressed (their work is discarded)."""
-        for _, future in self._inflight:
-            future.exception()
+        if os.getpid() == self.pid:  # a forked child has no compressor threads to wait for
+            for _, future in self._inflight:
+                future.exception()
         self._inflight.clear()
 
     # --------------------------------------------------------------- committing

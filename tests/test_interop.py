@@ -1,0 +1,167 @@
+"""Files move both ways between capturelog and the reference CaptureFile==1.2.0."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import CaptureFile as reference
+import pytest
+
+from capturelog import CaptureFile, CaptureFileAlreadyOpen
+
+BIG = b"B" * (1 << 20) + b"end"
+
+# Each case: the records to write (bytes), the metadata history to apply.
+CASES: dict[str, tuple[list[bytes], list[bytes | None]]] = {
+    "empty": ([], []),
+    "empty records": ([b"", b"", b"x", b""], []),
+    "fan-out": ([b"r%d" % i for i in range(32)], []),
+    "fan-out + 1": ([b"r%d" % i for i in range(33)], [b"meta"]),
+    "three levels": ([b"rec %d " % i * 3 for i in range(1025)], []),
+    "four levels": ([b"%d" % i for i in range(32 * 32 * 32 + 5)], [b"m1", b"m2"]),
+    "larger than a block": ([b"a", BIG, b"b"], []),
+    "metadata replaced then cleared": ([b"a", b"b"], [b"one", b"two", None]),
+}
+
+LIBS: dict[str, Any] = {"capturelog": CaptureFile, "reference": reference.CaptureFile}
+
+
+def build(lib: str, path: Path, records: list[bytes], metas: list[bytes | None]) -> None:
+    """Write ``records`` with ``lib``, setting each metadata value over several commits."""
+    cf = LIBS[lib](str(path), to_write=True, force_new_empty_file=True)
+    chunks = max(1, len(metas))
+    step = max(1, len(records) // chunks)
+    for i, meta in enumerate(metas):
+        for record in records[i * step : (i + 1) * step]:
+            cf.add_record(record)
+        cf.set_metadata(meta)
+        cf.commit()
+    for record in records[len(metas) * step if metas else 0 :]:
+        cf.add_record(record)
+    cf.commit()
+    # An uncommitted tail must not be seen by the other side.
+    cf.add_record(b"uncommitted")
+    cf.close()
+
+
+def read(lib: str, path: Path) -> tuple[list[bytes], bytes | None, int]:
+    cf = LIBS[lib](str(path), encoding=None)
+    try:
+        count = cf.record_count()
+        # The reference cannot iterate an empty file, even its own (IndexError
+        # inside its generator), so only iterate when there is something.
+        records = list(cf) if count or lib == "capturelog" else []
+        return records, cf.get_metadata(), count
+    finally:
+        cf.close()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize(("writer", "reader"), [("capturelog", "reference"), ("reference", "capturelog")])
+def test_files_cross_over_with_every_record_and_metadata(
+    tmp_path: Path, case: str, writer: str, reader: str
+) -> None:
+    """What one side writes, the other reads whole: records, count, metadata."""
+    records, metas = CASES[case]
+    path = tmp_path / "x.capture"
+    build(writer, path, records, metas)
+    got, meta, count = read(reader, path)
+    assert count == len(records)
+    assert got == records
+    assert meta == (metas[-1] if metas else None)
+    cf = LIBS[reader](str(path), encoding=None)
+    try:
+        for n in sorted({1, 2, 32, 33, 1024, 1025, len(records)}):
+            if 1 <= n <= len(records):
+                assert cf.record_at(n) == records[n - 1]
+    finally:
+        cf.close()
+
+
+@pytest.mark.parametrize("case", ["empty", "fan-out", "three levels", "larger than a block"])
+@pytest.mark.parametrize(("first", "second"), [("capturelog", "reference"), ("reference", "capturelog")])
+def test_each_side_appends_to_the_others_file(
+    tmp_path: Path, case: str, first: str, second: str
+) -> None:
+    """Write with one, append with the other, then read with both: one sequence."""
+    records, metas = CASES[case]
+    path = tmp_path / "x.capture"
+    build(first, path, records, metas)
+    extra = [b"appended %d" % i for i in range(1100)]
+    cf = LIBS[second](str(path), to_write=True)
+    for record in extra:
+        cf.add_record(record)
+    cf.set_metadata(b"after append")
+    cf.commit()
+    cf.close()
+    for lib in LIBS:
+        got, meta, _ = read(lib, path)
+        assert got == records + extra
+        assert meta == b"after append"
+
+
+def test_str_records_round_trip_through_both(tmp_path: Path) -> None:
+    """Text records written by either side decode to the same strings."""
+    path = tmp_path / "x.capture"
+    texts = ["plain", "caf\u00e9", "\u2603 snow", ""]
+    with CaptureFile(path, to_write=True) as cf:
+        for text in texts:
+            cf.add_record(text)
+        cf.commit()
+    ref = reference.CaptureFile(str(path))
+    assert ref[1:5] == texts
+    ref.close()
+
+
+LOCK_HOLDER = """
+import sys, CaptureFile
+cf = CaptureFile.CaptureFile(sys.argv[1], to_write=True, use_os_file_locking=True)
+print("locked", flush=True)
+sys.stdin.readline()
+cf.close()
+"""
+
+
+def test_a_reference_writer_in_another_process_keeps_us_out(tmp_path: Path) -> None:
+    """The reference's writer lock (lockf on the same byte) makes our writer fail at once."""
+    path = tmp_path / "x.capture"
+    CaptureFile(path, to_write=True).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        with pytest.raises(CaptureFileAlreadyOpen, match="another process"):
+            CaptureFile(path, to_write=True)
+        with CaptureFile(path) as cf:  # reading is always allowed
+            assert cf.record_count() == 0
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    CaptureFile(path, to_write=True).close()
+
+
+def test_our_writer_keeps_a_reference_writer_out(tmp_path: Path) -> None:
+    """With our writer open, a reference writer with locking on gets CaptureFileAlreadyOpen."""
+    path = tmp_path / "x.capture"
+    ours = CaptureFile(path, to_write=True)
+    script = (
+        "import sys, CaptureFile\n"
+        "try:\n"
+        "    CaptureFile.CaptureFile(sys.argv[1], to_write=True, use_os_file_locking=True)\n"
+        "except CaptureFile.CaptureFileAlreadyOpen:\n"
+        "    print('refused')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60
+    )
+    ours.close()
+    assert result.stdout.strip() == "refused", result.stderr
