@@ -25,10 +25,11 @@ from __future__ import annotations
 import os
 import zlib
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from . import _locking
 from ._blocks import View
+from ._pool import shared_pool
 from ._format import SIZE, Config, encode_master_node, full_node_struct
 from .exceptions import CaptureFileError
 
@@ -37,23 +38,6 @@ __all__ = ["Appender"]
 # Grow the file by its current size, at most this much, rounded to pages, so a
 # growing file is extended in large steps.
 _MAX_GROWTH = 5 << 20
-
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = 0
-
-
-def _compressor() -> ThreadPoolExecutor | None:
-    """The process's shared compression pool; None on a one-core machine."""
-    global _pool, _pool_pid
-    cores = os.cpu_count() or 1
-    if cores < 2:
-        return None
-    if _pool is None or _pool_pid != os.getpid():
-        # A forked child inherits the object but not its threads: start anew.
-        _pool = ThreadPoolExecutor(max_workers=min(cores, 4), thread_name_prefix="capturelog-zlib")
-        _pool_pid = os.getpid()
-    return _pool
-
 
 def pwrite_all(fd: int, data: bytes | bytearray | memoryview, pos: int) -> None:
     """Write all of ``data`` at ``pos`` (``os.pwrite`` may write less)."""
@@ -134,7 +118,7 @@ class Appender:
         self.open_key = view.limit
         self._inflight: deque[tuple[int, Future[bytes]]] = deque()
         self._deferred: deque[tuple[int, list[int]]] = deque()
-        self._pool = _compressor()
+        self._pool = shared_pool()
         self._max_inflight = 4
         self.allocated = os.fstat(fd).st_size
         self.changed = False

@@ -10,6 +10,7 @@ disk with ``fdatasync`` between the two steps and after the second.
 
 from __future__ import annotations
 
+import codecs
 import os
 import struct
 import threading
@@ -19,7 +20,7 @@ from types import TracebackType
 from typing import Union, overload
 
 from . import _locking
-from ._blocks import BlockReader, View, unpack_error
+from ._blocks import BlockReader, View, Walk, unpack_error
 from ._format import (
     NULL_COORD,
     SIZE,
@@ -45,6 +46,7 @@ from .exceptions import (
 __all__ = ["CaptureFile"]
 
 _pack_size = SIZE.pack
+_unpack_size = SIZE.unpack_from
 
 Record = Union[str, bytes]
 
@@ -104,7 +106,7 @@ class CaptureFile:
     ) -> None:
         self.file_name = os.fspath(file_name)
         self.to_write = to_write
-        self.encoding = encoding
+        self.encoding = encoding  # a property: checks the codec, sets the fast paths
         self.use_os_file_locking = use_os_file_locking
         self.durable = durable
         if not -1 <= compression_level <= 9:
@@ -116,7 +118,6 @@ class CaptureFile:
         self._fd = -1
         self._key: tuple[int, int] | None = None
         self._pid = os.getpid()
-        self._text_encoding = encoding or "utf_8"
         self._w: Appender | None = None
         self._refresh_lock = threading.Lock()
         self._view = View(0, b"", b"", (), 0, NULL_COORD, 0)
@@ -132,6 +133,17 @@ class CaptureFile:
                 self.open(False)
         else:
             self.open(to_write)
+
+    @property
+    def encoding(self) -> str | None:
+        """Codec that records are decoded with when read; None returns bytes."""
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, encoding: str | None) -> None:
+        self._decoding = _decoding(encoding)  # LookupError for an unknown codec
+        self._encoding = encoding
+        self._text_encoding = encoding or "utf_8"
 
     # ----------------------------------------------------------------- opening
 
@@ -436,61 +448,77 @@ class CaptureFile:
         )
 
     def _generate(self, view: View, skip: int) -> Iterator[Record]:
-        fan_out = self._config.fan_out
-        for height in range(len(view.levels), 0, -1):
-            level = view.levels[height - 1]
-            size = fan_out ** (height - 1)
-            children = len(level) >> 1
-            if skip >= children * size:
-                skip -= children * size
-                continue
-            first, skip = divmod(skip, size)
-            if height == 1:
-                yield from self._records(view, level, first)
-                continue
-            for child in range(first, children):
-                yield from self._subtree(view, height, level[2 * child], level[2 * child + 1], skip)
-                skip = 0
+        # Records come in batches of up to one index node's worth, so the
+        # per-record cost is one list step, not a chain of nested generators.
+        for batch in self._batches(view, skip):
+            yield from batch
 
-    def _subtree(self, view: View, height: int, pos: int, off: int, skip: int) -> Iterator[Record]:
-        """Records under the full node at ``(pos, off)`` of ``height``, less ``skip``."""
-        size = self._config.fan_out ** (height - 2)
-        first, skip = divmod(skip, size)
+    def _batches(self, view: View, skip: int) -> Iterator[list[Record]]:
+        """Lists of records from 0-based ``skip`` on, walking the tree in order."""
+        fan_out = self._config.fan_out
+        blocks = Walk(self._blocks, view)
         try:
-            coords = self._full_node.unpack(self._blocks.node(view, pos, off))
+            for height in range(len(view.levels), 0, -1):
+                level = view.levels[height - 1]
+                size = fan_out ** (height - 1)
+                children = len(level) >> 1
+                if skip >= children * size:
+                    skip -= children * size
+                    continue
+                first, skip = divmod(skip, size)
+                if height == 1:
+                    yield self._records(blocks, level, first)
+                    continue
+                for child in range(first, children):
+                    yield from self._subtree(
+                        blocks, height, level[2 * child], level[2 * child + 1], skip
+                    )
+                    skip = 0
         except struct.error as exc:
             raise unpack_error(exc, self._blocks) from None
+
+    def _subtree(
+        self, blocks: Walk, height: int, pos: int, off: int, skip: int
+    ) -> Iterator[list[Record]]:
+        """Batches of records under the full node at ``(pos, off)`` of ``height``."""
+        size = self._config.fan_out ** (height - 2)
+        first, skip = divmod(skip, size)
+        coords = self._full_node.unpack_from(blocks.block(pos), off)
         if height == 2:
-            yield from self._records(view, coords, first)
+            yield self._records(blocks, coords, first)
             return
         for child in range(first, len(coords) >> 1):
-            yield from self._subtree(view, height - 1, coords[2 * child], coords[2 * child + 1], skip)
+            yield from self._subtree(blocks, height - 1, coords[2 * child], coords[2 * child + 1], skip)
             skip = 0
 
-    def _records(self, view: View, coords: tuple[int, ...] | list[int], first: int) -> list[Record]:
+    def _records(self, blocks: Walk, coords: tuple[int, ...] | list[int], first: int) -> list[Record]:
         """Decode the records at a run of coordinates, starting at child ``first``."""
-        blocks = self._blocks
-        encoding = self.encoding
-        unpack_size = SIZE.unpack_from
+        positions = coords[2 * first :: 2]
+        offsets = coords[2 * first + 1 :: 2]
+        if positions[0] == positions[-1]:  # the usual case: the run is in one block
+            return self._decode_run(blocks.block(positions[0]), offsets)
         out: list[Record] = []
-        current = -1
-        block: bytes | bytearray = b""
-        size = 0
-        try:
-            for i in range(2 * first, len(coords), 2):
-                pos = coords[i]
-                if pos != current:
-                    block = blocks.block(view, pos)
-                    current = pos
-                    size = len(block)
-                start = coords[i + 1] + 4
-                end = start + unpack_size(block, start - 4)[0]
-                if end > size:
-                    raise blocks.damaged(f"record at ({pos}, {start - 4}) runs past its block")
-                out.append(str(block[start:end], encoding) if encoding else bytes(block[start:end]))
-        except struct.error as exc:
-            raise unpack_error(exc, blocks) from None
+        start = 0
+        for i in range(1, len(positions) + 1):
+            if i == len(positions) or positions[i] != positions[start]:
+                out += self._decode_run(blocks.block(positions[start]), offsets[start:i])
+                start = i
         return out
+
+    def _decode_run(self, block: bytes | bytearray, offsets: tuple[int, ...] | list[int]) -> list[Record]:
+        """Records at ``offsets`` in one block: the innermost loop of iteration."""
+        unpack = _unpack_size
+        last = offsets[-1]
+        if last + 4 + unpack(block, last)[0] > len(block):
+            raise self._blocks.damaged("a record runs past the end of its block")
+        if type(block) is bytearray:  # the writer's open block: hand out bytes
+            block = bytes(block)
+        encoding = self._decoding
+        if encoding is None:
+            return [block[o + 4 : o + 4 + unpack(block, o)[0]] for o in offsets]
+        if encoding == "":  # UTF-8, the default: .decode() with no argument is fastest
+            return [block[o + 4 : o + 4 + unpack(block, o)[0]].decode() for o in offsets]
+        return [block[o + 4 : o + 4 + unpack(block, o)[0]].decode(encoding) for o in offsets]
 
     # ----------------------------------------------------------------- writing
 
@@ -660,6 +688,13 @@ class CaptureFile:
 
 class _TornRead(Exception):
     """Both master nodes valid but not consecutive: read them again."""
+
+
+def _decoding(encoding: str | None) -> str | None:
+    """How records are decoded: None for bytes, "" for UTF-8, else the codec name."""
+    if encoding is None:
+        return None
+    return "" if codecs.lookup(encoding).name == "utf-8" else encoding
 
 
 def _file_key(fd: int) -> tuple[int, int]:
