@@ -24,7 +24,14 @@ import os
 import struct
 import sys
 
-__all__ = ["OFD_LOCKS", "WRITER_LOCK_START", "lock_range", "try_lock_writer", "unlock_range"]
+__all__ = [
+    "OFD_LOCKS",
+    "WRITER_LOCK_START",
+    "RangeLock",
+    "lock_range",
+    "try_lock_writer",
+    "unlock_range",
+]
 
 WRITER_LOCK_START = 0x7FFFFFFFFFFFFFFE
 
@@ -38,7 +45,30 @@ if OFD_LOCKS:
 
     def _lock(fd: int, kind: str, start: int, length: int, wait: bool) -> None:
         command = fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK
-        fcntl.fcntl(fd, command, _FLOCK.pack(_KINDS[kind], os.SEEK_SET, start, length, 0))
+        fcntl.fcntl(fd, command, _flock(kind, start, length))
+
+    def _flock(kind: str, start: int, length: int) -> bytes:
+        return _FLOCK.pack(_KINDS[kind], os.SEEK_SET, start, length, 0)
+
+    class RangeLock:
+        """A byte-range lock taken and dropped often (once per commit): its
+        request structures are packed once."""
+
+        __slots__ = ("_exclusive", "_fd", "_shared", "_unlock")
+
+        def __init__(self, fd: int, start: int, length: int) -> None:
+            self._fd = fd
+            self._exclusive = _flock("ex", start, length)
+            self._shared = _flock("sh", start, length)
+            self._unlock = _flock("un", start, length)
+
+        def acquire(self, exclusive: bool) -> None:
+            """Wait for the lock, shared or exclusive."""
+            request = self._exclusive if exclusive else self._shared
+            fcntl.fcntl(self._fd, fcntl.F_OFD_SETLKW, request)
+
+        def release(self) -> None:
+            fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK, self._unlock)
 
 else:
     _LOCKF = {"sh": fcntl.LOCK_SH, "ex": fcntl.LOCK_EX, "un": fcntl.LOCK_UN}
@@ -46,6 +76,21 @@ else:
     def _lock(fd: int, kind: str, start: int, length: int, wait: bool) -> None:
         flags = _LOCKF[kind] | (0 if wait or kind == "un" else fcntl.LOCK_NB)
         fcntl.lockf(fd, flags, length, start, os.SEEK_SET)
+
+    class RangeLock:  # type: ignore[no-redef]
+        """A byte-range lock taken and dropped often (once per commit)."""
+
+        __slots__ = ("_fd", "_length", "_start")
+
+        def __init__(self, fd: int, start: int, length: int) -> None:
+            self._fd, self._start, self._length = fd, start, length
+
+        def acquire(self, exclusive: bool) -> None:
+            """Wait for the lock, shared or exclusive."""
+            _lock(self._fd, "ex" if exclusive else "sh", self._start, self._length, wait=True)
+
+        def release(self) -> None:
+            _lock(self._fd, "un", self._start, self._length, wait=False)
 
 
 def try_lock_writer(fd: int) -> bool:

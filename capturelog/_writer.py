@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from . import _locking
 from ._blocks import View
 from ._pool import shared_pool
-from ._format import SIZE, Config, encode_master_node, full_node_struct
+from ._format import SIZE, Config, MasterNodeBuffer, full_node_struct, pack_path_level
 from .exceptions import CaptureFileError
 
 __all__ = ["Appender"]
@@ -56,8 +56,10 @@ class Appender:
         "_disk_end",
         "_inflight",
         "_max_inflight",
-        "_node_buf",
-        "_node_buf_end",
+        "_node",
+        "_packed",
+        "_range_lock",
+        "_unresolved",
         "_pool",
         "allocated",
         "block_size",
@@ -119,12 +121,18 @@ class Appender:
         self._inflight: deque[tuple[int, Future[bytes]]] = deque()
         self._deferred: deque[tuple[int, list[int]]] = deque()
         self._pool = shared_pool()
-        self._max_inflight = 4
+        # Two blocks in flight keep both cores busy; more only lengthens the
+        # wait at each commit (measured: benchmarks/bench_engine.py).
+        self._max_inflight = 2
+        self._unresolved = False
+        self._range_lock = _locking.RangeLock(fd, config.page_size, 2 * config.master_size)
         self.allocated = os.fstat(fd).st_size
         self.changed = False
         self.unsynced = False
-        self._node_buf = bytearray(config.master_size)
-        self._node_buf_end = config.master_size
+        self._node = MasterNodeBuffer(config)
+        # Packed rightmost-path entries per level, as (first coordinate, children
+        # packed, bytes), so a commit only packs the children added since.
+        self._packed: list[tuple[tuple[int, int], int, bytes]] = []
         # How far each on-disk master node may hold non-zero bytes; unknown
         # (the whole node) until we have written it ourselves.
         self._disk_end = [config.master_size, config.master_size]
@@ -190,6 +198,7 @@ class Appender:
             self._write_compressed(zlib.compress(block, self.level))
         else:
             self._inflight.append((seq, self._pool.submit(zlib.compress, block, self.level)))
+            self._unresolved = True
             self._drain(wait=False)
         seq += 1
         self.open_key = self.positions[seq] if seq < len(self.positions) else -(seq + 1)
@@ -244,12 +253,14 @@ class Appender:
 
     # --------------------------------------------------------------- settling
 
-    def settle(self) -> View:
-        """Write every sealed block and resolve every key; return the live view.
+    def settle(self) -> None:
+        """Write every sealed block and resolve every key.
 
         After this, all coordinates are real file positions and the open block
         starts at ``limit``, as a master node needs them.
         """
+        if not self._unresolved:
+            return  # nothing was sealed on the pool since the last settle
         while True:
             self._drain(wait=True)
             self.open_key = self.limit
@@ -265,6 +276,11 @@ class Appender:
             self.metadata = (positions[-self.metadata[0] - 1], self.metadata[1])
         self.positions = positions[self.open_seq :]
         self.open_seq = 0
+        self._unresolved = False
+
+    def view(self) -> View:
+        """The live state, settled, for reading what this writer has added."""
+        self.settle()
         return View(
             self.limit, self.tail, self.pending, self.levels, self.count, self.metadata, self.serial
         )
@@ -278,6 +294,27 @@ class Appender:
 
     # --------------------------------------------------------------- committing
 
+    def _path_bytes(self) -> bytes:
+        """The rightmost path as master-node entries; levels only grow between
+        clears, so each commit packs just the children added since the last."""
+        packed = self._packed
+        parts = []
+        for index, level in enumerate(self.levels):
+            if index == len(packed):
+                packed.append(((-1, -1), 0, b""))
+            first, done, data = packed[index]
+            if not level:
+                data, done, first = b"", 0, (-1, -1)
+            elif (level[0], level[1]) != first or done > len(level):
+                first = (level[0], level[1])
+                data, done = pack_path_level(index + 1, level), len(level)
+            elif done < len(level):
+                data += pack_path_level(index + 1, level, done)
+                done = len(level)
+            packed[index] = (first, done, data)
+            parts.append(data)
+        return b"".join(parts)
+
     def commit(self) -> None:
         """Write a master node for everything added so far (see CaptureFile.commit)."""
         self.check_process()
@@ -288,29 +325,21 @@ class Appender:
         if self.durable and self.unsynced:
             os.fdatasync(self.fd)  # the data reaches the disk before the node pointing at it
             self.unsynced = False
-        end = encode_master_node(
-            self._node_buf,
-            config,
-            serial,
-            self.limit,
-            self.metadata,
-            self.levels,
-            self.tail,
-            self.pending,
-            self._node_buf_end,
-        )
-        self._node_buf_end = end
-        length = max(end, self._disk_end[slot])
-        self._disk_end[slot] = config.master_size  # unknown should the write fail
-        span = (config.page_size, 2 * config.master_size)
+        node = self._node
+        end = node.fill(serial, self.limit, self.metadata, self._path_bytes(), self.pending, self.tail)
+        disk_end = self._disk_end
+        length = end if end > disk_end[slot] else disk_end[slot]
+        disk_end[slot] = config.master_size  # unknown should the write fail
         if self.locking:
-            _locking.lock_range(self.fd, *span, exclusive=True)
+            self._range_lock.acquire(exclusive=True)
         try:
-            pwrite_all(self.fd, memoryview(self._node_buf)[:length], config.node_positions[slot])
+            data = memoryview(node.buf)[:length]
+            if os.pwrite(self.fd, data, config.node_positions[slot]) != length:
+                pwrite_all(self.fd, data, config.node_positions[slot])
         finally:
             if self.locking:
-                _locking.unlock_range(self.fd, *span)
-        self._disk_end[slot] = end
+                self._range_lock.release()
+        disk_end[slot] = end
         if self.durable:
             os.fdatasync(self.fd)
         self.serial = serial

@@ -30,7 +30,6 @@ from ._format import (
     decode_header,
     decode_master_node,
     encode_header,
-    encode_master_node,
     full_node_struct,
 )
 from ._index import locate, record_count
@@ -301,6 +300,8 @@ class CaptureFile:
         if fd >= 0:
             if self._w is not None:
                 self._w.abandon()
+                # Keep the count for str(); the data is only read while open.
+                self._view = View(0, b"", b"", (), self._w.count, NULL_COORD, 0)
                 self._w = None
             self._release(fd)
 
@@ -551,7 +552,7 @@ class CaptureFile:
         """The writer's up-to-date view, for reading what it has added."""
         w = self._check_writer("read")
         try:
-            self._view = w.settle()
+            self._view = w.view()
         except BaseException:
             self._roll_back()
             raise
@@ -618,7 +619,9 @@ class CaptureFile:
         it, a power loss too. If commit raises, the commit may or may not have
         happened; the file is sound either way and reopening it tells which.
         """
-        w = self._check_writer("commit")
+        w = self._w
+        if w is None:
+            w = self._check_writer("commit")
         if not w.changed:
             return
         try:
@@ -626,7 +629,6 @@ class CaptureFile:
         except BaseException:
             self._roll_back()
             raise
-        self._view = View(w.limit, w.tail, w.pending, w.levels, w.count, w.metadata, w.serial)
 
     def _create(self, config: Config, initial_metadata: bytes | None) -> None:
         """Build a new file beside the target and rename it into place, so no

@@ -153,6 +153,7 @@ def test_one_damaged_master_node_falls_back_to_the_other(path: Path) -> None:
     with CaptureFile(path, to_write=True) as cf:
         cf.add_record("newest")
         cf.commit()
+    with CaptureFile(path) as cf:
         serial = cf._view.serial
     corrupt(path, (NODE_A, NODE_B)[serial & 1] + 100)
     with CaptureFile(path) as cf:
@@ -199,6 +200,7 @@ def test_truncated_file_is_caught_at_open(path: Path) -> None:
         for i in range(20000):
             cf.add_record(os.urandom(50).hex())
         cf.commit()
+    with CaptureFile(path) as cf:
         limit = cf._view.limit
     os.truncate(path, limit - 20000)
     with pytest.raises(InvalidCaptureFile, match="truncated"):

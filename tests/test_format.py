@@ -14,9 +14,11 @@ from capturelog._format import (
     Config,
     FormatError,
     decode_header,
+    MasterNodeBuffer,
+    crc32_zero_padded,
     decode_master_node,
     encode_header,
-    encode_master_node,
+    pack_path_level,
 )
 from capturelog._index import locate, record_count
 
@@ -85,9 +87,12 @@ def test_master_node_round_trip(
     limit = max([2**40 + 1, metadata[0]]) + tail_len - (2**40 + 1) % 4096
     tail = bytes(range(256)) * 16
     tail = tail[: limit % 4096]
-    buf = bytearray(config.master_size)
-    encode_master_node(buf, config, serial, limit, metadata, flat, tail, pending, len(buf))
-    node = decode_master_node(bytes(buf), config)
+    node_buf = MasterNodeBuffer(config)
+    # Fill it with something else first: reuse must leave no stale bytes behind.
+    node_buf.fill(1, 2**41, (86016, 1), pack_path_level(1, [86016, 0] * 20), b"x" * 30000, b"y" * 4000)
+    path = b"".join(pack_path_level(h, level) for h, level in enumerate(flat, 1))
+    node_buf.fill(serial, limit, metadata, path, pending, tail)
+    node = decode_master_node(bytes(node_buf.buf), config)
     assert node.serial == serial
     assert node.file_limit == limit
     assert node.metadata == metadata
@@ -102,8 +107,9 @@ def test_master_node_round_trip(
 def test_master_node_crc_detects_a_flipped_bit() -> None:
     """A single flipped bit anywhere in a node makes it fail its CRC."""
     config = Config()
-    buf = bytearray(config.master_size)
-    encode_master_node(buf, config, 5, 90000, (0, 0), [[86016, 4]], b"", b"x" * 100, len(buf))
+    node_buf = MasterNodeBuffer(config)
+    node_buf.fill(5, 90000, (0, 0), pack_path_level(1, [86016, 4]), b"x" * 100, bytes(90000 % 4096))
+    buf = node_buf.buf
     for position in (0, 5, 40, 4096 + 10, 8192 + 50, config.master_size - 1):
         damaged = bytearray(buf)
         damaged[position] ^= 0x10
@@ -144,11 +150,24 @@ def test_locate_agrees_with_a_brute_force_model(
     assert off == 7
 
 
-def test_encode_refuses_an_index_too_deep_for_a_page() -> None:
+def test_fill_refuses_an_index_too_deep_for_a_page() -> None:
     """A path with more entries than fit in a page is an error, not a silent overflow."""
     config = Config(page_size=256, block_size=4096, fan_out=1000)
-    buf = bytearray(config.master_size)
-    level = [86016, 0] * 40
+    path = pack_path_level(1, [86016, 0] * 40)
     with pytest.raises(FormatError):
-        encode_master_node(buf, config, 1, 90000, (0, 0), [level], b"", b"", len(buf))
+        MasterNodeBuffer(config).fill(1, 90000, (0, 0), path, b"", b"")
     assert struct.calcsize(">BQL") == 13
+
+
+@given(st.binary(max_size=9000), st.integers(0, 50000), st.integers(0, 2**32 - 1))
+def test_zero_padded_crc_matches_zlib(data: bytes, padding: int, seed: int) -> None:
+    """The table-driven CRC of trailing zeros equals zlib's over the real bytes."""
+    import zlib
+
+    assert crc32_zero_padded(data, len(data) + padding) == zlib.crc32(data + bytes(padding))
+
+
+def test_path_levels_pack_incrementally() -> None:
+    """Packing a level in two parts gives the same bytes as packing it whole."""
+    level = [86016 + i for i in range(20)]
+    assert pack_path_level(2, level) == pack_path_level(2, level[:8]) + pack_path_level(2, level, 8)
