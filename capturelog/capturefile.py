@@ -101,7 +101,7 @@ class CaptureFile:
         *,
         durable: bool = False,
         cache_bytes: int = 16 << 20,
-        compression_level: int = 6,
+        compression_level: int = 4,
     ) -> None:
         self.file_name = os.fspath(file_name)
         self.to_write = to_write
