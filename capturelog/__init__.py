@@ -6,7 +6,11 @@ package, version 2 files).
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # before the imports: handler.py records it in file metadata
+
 from .capturefile import CaptureFile
+from .handler import CaptureHandler
+from .replay import ReplayReader
 from .exceptions import (
     CaptureFileAlreadyOpen,
     CaptureFileError,
@@ -15,14 +19,15 @@ from .exceptions import (
     InvalidCaptureFile,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "CaptureFile",
+    "CaptureHandler",
     "CaptureFileAlreadyOpen",
     "CaptureFileError",
     "CaptureFileNotOpen",
     "CaptureFileNotOpenForWrite",
     "InvalidCaptureFile",
+    "ReplayReader",
     "__version__",
 ]

@@ -105,6 +105,9 @@ def decode_header(data: bytes) -> Config:
     """Parse and sanity-check the header at the start of ``data``."""
     if not data:
         raise FormatError("the file is empty")
+    head = bytes(data[: len(MAGIC)])
+    if not (MAGIC.startswith(head) or OLD_MAGIC.startswith(head)):
+        raise FormatError("not a capture file (wrong magic bytes)")
     if len(data) < HEADER.size:
         raise FormatError(f"the file is too short for a header ({len(data)} bytes)")
     magic, version, page_size, block_size, fan_out = HEADER.unpack_from(data)

@@ -187,6 +187,11 @@ class CaptureFile:
             _writers.add(key)
         self._key = key
 
+    def _file_identity(self) -> tuple[int, int]:
+        """(device, inode) of the open file, to tell whether its name still points at it."""
+        self._check_open("identify the file")
+        return _file_key(self._fd)
+
     def _release(self, fd: int) -> None:
         """Close ``fd`` and give up the writer claim; the OS lock goes with it."""
         if self._key is not None:

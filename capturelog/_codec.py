@@ -1,0 +1,368 @@
+"""LogRecords and event dicts to msgpack maps and back: the one module that imports msgpack.
+
+A stored record is one msgpack map. ``"_k"`` names its kind (``"logging"`` for a
+``logging.LogRecord``, ``"event"`` for a structlog event dict) and ``"_v"`` the
+schema version, so kinds can share a file and later versions can add fields.
+A LogRecord map holds its attributes under their own names, leaves out what is
+derivable (``filename`` and ``module`` from ``pathname``, ``levelname`` for the
+standard levels, ``msecs`` from ``created``) or empty (``None``), and keeps
+``extra`` attributes in a sub-map.
+
+``msg`` and ``args`` are stored as data. A value msgpack cannot hold is stored
+as its ``repr()`` (never pickled); the record then also stores the rendered
+``message``, so a replayed ``getMessage()`` returns exactly the original text.
+Tuples nested in arguments keep their type (an extension type), since ``%s``
+renders a tuple and a list differently. Decoding never runs code from the
+file: extension types other than ours come back as ``msgpack.ExtType`` values.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import msgpack
+
+__all__ = [
+    "EVENT_KIND",
+    "LOGGING_KIND",
+    "SCHEMA",
+    "RecordDecoder",
+    "RecordEncoder",
+    "pack_data",
+    "unpack_data",
+]
+
+SCHEMA = 1
+LOGGING_KIND = "logging"
+EVENT_KIND = "event"
+_TUPLE = 1  # msgpack extension code for a tuple
+
+# Attributes every LogRecord has (and the two a Formatter adds); anything else
+# in a record's __dict__ came from ``extra`` or a filter.
+STANDARD_ATTRIBUTES = frozenset(
+    {
+        "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+        "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+        "relativeCreated", "thread", "threadName", "processName", "process", "taskName",
+        "message", "asctime",
+    }
+)  # fmt: skip
+_STANDARD_LEVELS = {
+    logging.CRITICAL: "CRITICAL",
+    logging.ERROR: "ERROR",
+    logging.WARNING: "WARNING",
+    logging.INFO: "INFO",
+    logging.DEBUG: "DEBUG",
+    logging.NOTSET: "NOTSET",
+}
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # a broken __repr__ must not lose the record
+        return f"<{type(value).__qualname__} object; repr() failed: {exc!r}>"
+
+
+class _Packing:
+    """One reusable msgpack Packer plus a flag that says a value was replaced."""
+
+    def __init__(self) -> None:
+        self.lossy = False
+        self.packer = msgpack.Packer(
+            use_bin_type=True,
+            strict_types=True,  # so tuples, and subclasses of str/int/dict, reach default
+            unicode_errors="surrogatepass",
+            default=self._default,
+        )
+
+    def _default(self, value: object) -> object:
+        if type(value) is tuple:
+            inner = _Packing()  # a Packer cannot be re-entered from its own default
+            packed = inner.packer.pack(list(value))
+            self.lossy = self.lossy or inner.lossy
+            return msgpack.ExtType(_TUPLE, packed)
+        if isinstance(value, (str, int, float, bytes)) and not isinstance(value, bool):
+            # A subclass (an IntEnum, a lazy string): keep the plain value; its
+            # own rendering may differ, so the message is stored as well.
+            self.lossy = True
+            for base in (str, int, float, bytes):
+                if isinstance(value, base):
+                    return base(value)
+        if isinstance(value, dict):
+            self.lossy = True
+            return dict(value)
+        if isinstance(value, list):
+            self.lossy = True
+            return list(value)
+        self.lossy = True
+        return _safe_repr(value)
+
+
+def pack_data(value: object) -> bytes:
+    """Pack plain data with the same rules as records (tuples kept, others repr'd)."""
+    return bytes(_Packing().packer.pack(value))
+
+
+def _ext_hook(code: int, data: bytes) -> object:
+    if code == _TUPLE:
+        return tuple(unpack_data(data))
+    return msgpack.ExtType(code, data)
+
+
+def unpack_data(data: bytes) -> Any:
+    """Unpack one stored value; allocations are bounded by ``len(data)``."""
+    return msgpack.unpackb(
+        data,
+        raw=False,
+        strict_map_key=False,
+        ext_hook=_ext_hook,
+        unicode_errors="surrogatepass",
+    )
+
+
+class RecordEncoder:
+    """Turns LogRecords into stored bytes; one per handler (it reuses a Packer).
+
+    Not thread-safe on its own: the handler calls it under its lock.
+    """
+
+    def __init__(self, format_exception: Callable[[Any], str] | None = None) -> None:
+        self._packing = _Packing()
+        self._format_exception = format_exception or logging.Formatter().formatException
+        self._paths: dict[str, tuple[str, str]] = {}
+
+    def encode(self, record: logging.LogRecord) -> bytes:
+        """The record as one msgpack map (see the module docstring)."""
+        if record.exc_info and not record.exc_text:
+            # As logging.Formatter does: format once, keep it on the record.
+            record.exc_text = self._format_exception(record.exc_info)
+        attrs = record.__dict__
+        data: dict[str, Any] = {
+            "_k": LOGGING_KIND,
+            "_v": SCHEMA,
+            "name": record.name,
+            "msg": record.msg,
+            "levelno": record.levelno,
+            "pathname": record.pathname,
+            "lineno": record.lineno,
+            "funcName": record.funcName,
+            "created": record.created,
+            "relativeCreated": record.relativeCreated,
+            "thread": record.thread,
+            "threadName": record.threadName,
+            "process": record.process,
+            "processName": record.processName,
+        }
+        args = record.args
+        if type(args) is tuple:
+            if args:
+                data["args"] = list(args)  # top level: the decoder makes it a tuple again
+        else:
+            data["args"] = args  # a mapping, or None for a pre-rendered message
+        if record.exc_text:
+            data["exc_text"] = record.exc_text
+        if record.stack_info:
+            data["stack_info"] = record.stack_info
+        task = attrs.get("taskName")
+        if task is not None:
+            data["taskName"] = task
+        if _STANDARD_LEVELS.get(record.levelno) != record.levelname:
+            data["levelname"] = record.levelname
+        derived = self._paths.get(record.pathname)
+        if derived is None:
+            derived = self._paths[record.pathname] = _file_and_module(record.pathname)
+        if derived != (record.filename, record.module):
+            data["filename"] = record.filename
+            data["module"] = record.module
+        if record.msecs != int((record.created - int(record.created)) * 1000) + 0.0:
+            data["msecs"] = record.msecs
+        extra = attrs.keys() - STANDARD_ATTRIBUTES
+        if extra:
+            data["extra"] = {key: attrs[key] for key in extra}
+        return self._pack(data, record)
+
+    def encode_event(self, event: dict[str, Any]) -> bytes:
+        """A structlog event dict (already processed) as one ``event`` map."""
+        data = {"_k": EVENT_KIND, "_v": SCHEMA, "event": event}
+        return self._pack(data, None)
+
+    def _pack(self, data: dict[str, Any], record: logging.LogRecord | None) -> bytes:
+        packing = self._packing
+        packing.lossy = False
+        try:
+            packed: bytes = packing.packer.pack(data)
+        except Exception:
+            # Something msgpack rejects outright (a dict with non-string-like
+            # keys it cannot order, a value its default returned badly): store
+            # every value as plain data or text instead.
+            packing.packer.reset()
+            data = _plain(data)
+            packing.lossy = True
+            packed = packing.packer.pack(data)
+        if packing.lossy and record is not None:
+            data["message"] = _render(record)
+            packed = packing.packer.pack(data)
+        return packed
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with everything msgpack cannot hold turned into text."""
+    if value is None or type(value) in (bool, float, str, bytes):
+        return value
+    if type(value) is int:
+        return value if -(2**63) <= value < 2**64 else _safe_repr(value)
+    if type(value) is tuple:
+        return msgpack.ExtType(_TUPLE, pack_data([_plain(item) for item in value]))
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {(k if type(k) is str else _safe_repr(k)): _plain(v) for k, v in value.items()}
+    return _safe_repr(value)
+
+
+def _render(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception as exc:
+        return f"{record.msg!r} % {record.args!r} (formatting failed: {exc!r})"
+
+
+def _file_and_module(pathname: str) -> tuple[str, str]:
+    """What LogRecord.__init__ derives from a pathname."""
+    try:
+        filename = os.path.basename(pathname)
+        return filename, os.path.splitext(filename)[0]
+    except (TypeError, ValueError, AttributeError):
+        return pathname, "Unknown module"
+
+
+class ReplayedRecord(logging.LogRecord):
+    """A LogRecord rebuilt from a capture file.
+
+    ``capture_seq`` is its record number in the file. When the stored record
+    kept its rendered message (an argument could not be stored as data),
+    ``getMessage()`` returns that text, exactly as the original rendered.
+    """
+
+    capture_seq: int
+
+    def getMessage(self) -> str:  # noqa: N802 - the logging API's name
+        message = self.__dict__.get("_capture_message")
+        if message is not None:
+            return str(message)
+        return super().getMessage()
+
+
+class RecordDecoder:
+    """Turns stored bytes back into LogRecords or plain dicts."""
+
+    def __init__(self) -> None:
+        self._paths: dict[str, tuple[str, str]] = {}
+        self._has_task = sys.version_info >= (3, 12)
+
+    def data(self, payload: bytes) -> Any:
+        return unpack_data(payload)
+
+    def record(self, data: dict[str, Any], seq: int) -> logging.LogRecord:
+        """A LogRecord from a decoded ``logging`` map (or an ``event`` map)."""
+        if data.get("_k") == EVENT_KIND:
+            return self._event_record(data, seq)
+        pathname = data.get("pathname", "")
+        derived = self._paths.get(pathname)
+        if derived is None:
+            derived = self._paths[pathname] = _file_and_module(pathname)
+        created = data.get("created", 0.0)
+        levelno = data.get("levelno", logging.NOTSET)
+        args = data.get("args", ())
+        attrs: dict[str, Any] = {
+            "name": data.get("name", "root"),
+            "msg": data.get("msg", ""),
+            "args": tuple(args) if type(args) is list else args,
+            "levelname": data.get("levelname") or logging.getLevelName(levelno),
+            "levelno": levelno,
+            "pathname": pathname,
+            "filename": data.get("filename", derived[0]),
+            "module": data.get("module", derived[1]),
+            "exc_info": None,
+            "exc_text": data.get("exc_text"),
+            "stack_info": data.get("stack_info"),
+            "lineno": data.get("lineno", 0),
+            "funcName": data.get("funcName"),
+            "created": created,
+            "msecs": data.get("msecs", int((created - int(created)) * 1000) + 0.0),
+            "relativeCreated": data.get("relativeCreated", 0.0),
+            "thread": data.get("thread"),
+            "threadName": data.get("threadName"),
+            "processName": data.get("processName"),
+            "process": data.get("process"),
+        }
+        if self._has_task or "taskName" in data:
+            attrs["taskName"] = data.get("taskName")
+        extra = data.get("extra")
+        if isinstance(extra, dict):
+            for key, value in extra.items():
+                if isinstance(key, str) and key not in attrs:
+                    attrs[key] = value
+        if "message" in data:
+            attrs["_capture_message"] = data["message"]
+        attrs["capture_seq"] = seq
+        record = ReplayedRecord.__new__(ReplayedRecord)
+        record.__dict__.update(attrs)
+        return record
+
+    def _event_record(self, data: dict[str, Any], seq: int) -> logging.LogRecord:
+        """A LogRecord standing for a structlog event dict."""
+        event = data.get("event")
+        if not isinstance(event, dict):
+            event = {"event": event}
+        level = str(event.get("level", "info")).upper()
+        levelno = logging.getLevelName(level)
+        if not isinstance(levelno, int):
+            levelno = logging.INFO
+        created = _timestamp(event.get("timestamp"))
+        attrs: dict[str, Any] = {
+            "name": str(event.get("logger", event.get("logger_name", "structlog"))),
+            "msg": event,
+            "args": None,
+            "levelname": level,
+            "levelno": levelno,
+            "pathname": "",
+            "filename": "",
+            "module": "",
+            "exc_info": None,
+            "exc_text": event.get("exception") if isinstance(event.get("exception"), str) else None,
+            "stack_info": event.get("stack") if isinstance(event.get("stack"), str) else None,
+            "lineno": 0,
+            "funcName": None,
+            "created": created,
+            "msecs": int((created - int(created)) * 1000) + 0.0,
+            "relativeCreated": 0.0,
+            "thread": None,
+            "threadName": None,
+            "processName": None,
+            "process": None,
+            "taskName": None,
+            "_capture_message": str(event.get("event", "")),
+            "capture_seq": seq,
+        }
+        record = ReplayedRecord.__new__(ReplayedRecord)
+        record.__dict__.update(attrs)
+        return record
+
+
+def _timestamp(value: object) -> float:
+    """Epoch seconds from a structlog timestamp (a number or an ISO string)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return 0.0
+    return 0.0

@@ -1,0 +1,374 @@
+"""``CaptureHandler``: a logging.Handler that keeps every LogRecord whole in a capture file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import weakref
+from typing import Any
+
+from . import __version__
+from ._codec import SCHEMA, RecordEncoder, pack_data
+from .capturefile import CaptureFile
+
+__all__ = ["CaptureHandler"]
+
+# How many records a handler keeps in memory while the disk refuses them
+# (full disk, vanished directory), as a multiple of commit_every.
+_BACKLOG_FACTOR = 10
+
+
+class CaptureHandler(logging.Handler):
+    """Writes each LogRecord, as a msgpack map, into a capture file.
+
+    Records are committed in transactions: when ``commit_every`` records are
+    pending, when ``commit_interval`` seconds have passed since the first
+    pending one (a background timer sees to this even if nothing else is
+    logged), at once for a record of ``commit_level`` or above, on
+    ``flush()``, and on ``close()`` (which ``logging.shutdown()`` calls at
+    exit). Override :meth:`shouldCommit` to decide differently.
+
+    Args:
+        filename: the capture file (``str`` or ``os.PathLike``). It may hold
+            ``{pid}``, ``{host}`` and ``{program}`` (the script's name without
+            ``.py``), filled in when the file is opened, so ``"app-{pid}.capture"``
+            gives one file per process. An existing capture file is appended
+            to; a file that is not one is refused, never overwritten.
+        commit_every: commit when this many records are pending.
+        commit_interval: commit when the oldest pending record is this many
+            seconds old (None or 0 turns the timer off).
+        commit_level: commit at once on a record of this level or above
+            (a level number or name).
+        durable: make each commit survive power loss, not only a crash.
+        delay: open the file at the first record, not now.
+        level: the handler's level, as for any Handler.
+        compression_level: zlib level for the capture file's blocks.
+
+    A forked child never writes into its parent's file: it opens its own, at
+    the name with ``{pid}`` filled in, or, when the name has no ``{pid}``, at
+    the name with ``.<pid>`` added before the extension
+    (``app.capture`` -> ``app.12345.capture``). Records the parent had not
+    committed at the fork stay the parent's.
+
+    ``emit`` never raises into the application. When the disk refuses a write
+    (full, or the directory gone), the error is reported once through
+    ``handleError``, the records are kept in memory (up to
+    ``10 * commit_every``; beyond that the oldest are dropped and counted) and
+    written when the problem clears. A file that is deleted or renamed while
+    open is noticed at the next commit and created again at ``filename``.
+    """
+
+    def __init__(
+        self,
+        filename: str | os.PathLike[str],
+        *,
+        commit_every: int = 1000,
+        commit_interval: float | None = 1.0,
+        commit_level: int | str = logging.ERROR,
+        durable: bool = False,
+        delay: bool = False,
+        level: int | str = logging.NOTSET,
+        compression_level: int = 4,
+    ) -> None:
+        super().__init__(level)
+        if commit_every < 1:
+            raise ValueError(f"commit_every must be at least 1, not {commit_every}")
+        if commit_interval is not None and commit_interval < 0:
+            raise ValueError(f"commit_interval must be >= 0 or None, not {commit_interval}")
+        self.filename_pattern = os.fspath(filename)
+        self.commit_every = commit_every
+        self.commit_interval = commit_interval or None
+        self.commit_level = _level_number(commit_level)
+        self.durable = durable
+        self.compression_level = compression_level
+        self.baseFilename = ""  # the file in use, once opened (FileHandler's name for it)
+        self._encoder = RecordEncoder()
+        self._cf: CaptureFile | None = None
+        self._pid = os.getpid()
+        self._forked = False  # in a forked child: never the parent's file
+        self._closed = False
+        # Encoded records not yet committed; kept so that a failed write loses
+        # nothing that can still be written later.
+        self._pending: list[bytes] = []
+        self._first_pending = 0.0
+        self._dropped = 0
+        self._failing = False  # between a write failure and the next success
+        self._reported = False  # the current failure was reported already
+        self._timer: threading.Thread | None = None
+        self._wake = threading.Event()  # set while records are pending
+        self._stop = threading.Event()  # set at close
+        _live_handlers.add(self)
+        if not delay:
+            self._open()
+
+    # ----------------------------------------------------------------- files
+
+    def _resolve_name(self) -> str:
+        pid = os.getpid()
+        fields = {
+            "pid": pid,
+            "host": socket.gethostname(),
+            "program": _program_name(),
+        }
+        name = self.filename_pattern.format(**fields)
+        if self._forked and "{pid}" not in self.filename_pattern:
+            stem, ext = os.path.splitext(name)
+            name = f"{stem}.{pid}{ext}"
+        return os.path.abspath(name)
+
+    def _open(self) -> CaptureFile:
+        name = self._resolve_name()
+        cf = CaptureFile(
+            name,
+            to_write=True,
+            durable=self.durable,
+            compression_level=self.compression_level,
+        )
+        try:
+            cf.set_metadata(_origin_metadata())
+            cf.commit()
+        except BaseException:
+            cf.close()
+            raise
+        self._cf = cf
+        self.baseFilename = name
+        return cf
+
+    def _moved(self, cf: CaptureFile) -> bool:
+        """Whether the open file was deleted or renamed away from its name."""
+        try:
+            on_disk = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            return True
+        return (on_disk.st_dev, on_disk.st_ino) != cf._file_identity()
+
+    # ----------------------------------------------------------------- logging
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Store ``record``; commit if :meth:`shouldCommit` says so. Never raises."""
+        try:
+            payload = self._encoder.encode(record)
+            pending = self._pending
+            pending.append(payload)
+            if len(pending) == 1:
+                self._first_pending = time.monotonic()
+                if self.commit_interval and self._timer is None:
+                    self._start_timer()
+                self._wake.set()
+            if not self._failing:
+                cf = self._cf
+                if cf is None:  # delay=True, or after a fork
+                    cf = self._open()
+                cf.add_record(payload)
+            if self.shouldCommit(record):
+                self._commit()
+        except RecursionError:
+            raise
+        except Exception:
+            self._failed(record)
+
+    def shouldCommit(self, record: logging.LogRecord) -> bool:  # noqa: N802 - logging's style
+        """Whether to commit now, after ``record`` was added. Override to change
+        the policy; :meth:`commit_due` and the pending count are here to help."""
+        return (
+            len(self._pending) >= self.commit_every
+            or record.levelno >= self.commit_level
+            or self.commit_due()
+        )
+
+    def commit_due(self) -> bool:
+        """True when the oldest pending record is ``commit_interval`` seconds old."""
+        interval = self.commit_interval
+        return bool(
+            interval and self._pending and time.monotonic() - self._first_pending >= interval
+        )
+
+    def flush(self) -> None:
+        """Commit every pending record."""
+        with self.lock:  # type: ignore[union-attr]
+            if self._pending and not self._closed:
+                try:
+                    self._commit()
+                except Exception:
+                    self._failed(None)
+
+    def _commit(self) -> None:
+        """Commit the pending records; if that fails, they stay pending."""
+        cf = self._cf
+        if cf is not None and not self._failing and self._moved(cf):
+            self._failing = True  # write everything pending again, into a new file
+        if cf is None or self._failing:
+            # The file could not be opened or written before, or it moved:
+            # open it afresh and write the whole backlog.
+            if cf is not None:
+                self._cf = None
+                cf.close()
+            cf = self._open()
+            for payload in self._pending:
+                cf.add_record(payload)
+        cf.commit()
+        self._pending.clear()
+        if self._failing or self._dropped:
+            self._recovered()
+
+    def _failed(self, record: logging.LogRecord | None) -> None:
+        """Keep the records for a later try, and report the first failure."""
+        self._failing = True
+        pending = self._pending
+        limit = _BACKLOG_FACTOR * self.commit_every
+        if len(pending) > limit:
+            self._dropped += len(pending) - limit
+            del pending[: len(pending) - limit]
+        if record is not None and self._reported:
+            return
+        self._reported = True
+        if record is None:
+            record = logging.LogRecord(
+                "capturelog", logging.ERROR, __file__, 0, "commit failed", None, None
+            )
+        self.handleError(record)
+
+    def _recovered(self) -> None:
+        self._failing = False
+        self._reported = False
+        if self._dropped:
+            dropped, self._dropped = self._dropped, 0
+            sys.stderr.write(
+                f"capturelog: {self.baseFilename}: writing works again;"
+                f" {dropped} records were dropped while it did not\n"
+            )
+
+    # ----------------------------------------------------------------- timer
+
+    def _start_timer(self) -> None:
+        self._timer = threading.Thread(
+            target=_timer_loop,
+            args=(weakref.ref(self), self._wake, self._stop),
+            name="capturelog-commit-timer",
+            daemon=True,
+        )
+        self._timer.start()
+
+    def _timer_tick(self) -> float | None:
+        """Commit if due; return seconds until the next check, None to idle."""
+        with self.lock:  # type: ignore[union-attr]
+            if self._closed:
+                return -1.0
+            if not self._pending:
+                self._wake.clear()
+                return None
+            wait = self._first_pending + (self.commit_interval or 0) - time.monotonic()
+            if wait > 0:
+                return wait
+            try:
+                self._commit()
+            except Exception:
+                self._failed(None)
+                return self.commit_interval
+            return None
+
+    # ----------------------------------------------------------------- ending
+
+    def close(self) -> None:
+        """Commit what is pending and close the file. Calling it again does nothing."""
+        with self.lock:  # type: ignore[union-attr]
+            if self._closed:
+                return
+            try:
+                if self._pending and os.getpid() == self._pid:
+                    try:
+                        self._commit()
+                    except Exception:
+                        self._failed(None)
+            finally:
+                self._closed = True
+                self._stop.set()
+                self._wake.set()
+                if self._cf is not None:
+                    self._cf.close()
+                    self._cf = None
+                _live_handlers.discard(self)
+                super().close()
+
+    def _after_fork(self) -> None:
+        """In a forked child: drop the parent's file and records, start afresh."""
+        if self._cf is not None:
+            self._cf.close()  # the child's copy of the descriptor only
+        self._cf = None
+        self._pending.clear()
+        self._failing = False
+        self._failing = False
+        self._timer = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pid = os.getpid()
+        self._forked = True
+
+    def __repr__(self) -> str:
+        name = self.baseFilename or self.filename_pattern
+        return f"<CaptureHandler {name} ({logging.getLevelName(self.level)})>"
+
+
+def _timer_loop(
+    ref: weakref.ReferenceType[CaptureHandler], wake: threading.Event, stop: threading.Event
+) -> None:
+    """Commit a handler's records once they are ``commit_interval`` old, so
+    records logged just before the program goes quiet are not left pending.
+    It waits on events (no polling) and holds the handler only weakly."""
+    while True:
+        wake.wait()
+        handler = ref()
+        if handler is None:
+            return
+        delay = handler._timer_tick()
+        del handler
+        if delay is not None and delay < 0:
+            return
+        if delay is not None:
+            stop.wait(delay)
+
+
+_live_handlers: weakref.WeakSet[CaptureHandler] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for handler in list(_live_handlers):
+        handler._after_fork()
+
+
+os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+def _level_number(level: int | str) -> int:
+    if isinstance(level, int):
+        return level
+    number = logging.getLevelName(str(level).upper())
+    if not isinstance(number, int):
+        raise ValueError(f"unknown level {level!r}")
+    return number
+
+
+def _program_name() -> str:
+    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    return os.path.splitext(program)[0] or "python"
+
+
+def _origin_metadata() -> bytes:
+    """What the file's metadata says about who wrote it."""
+    offset = time.localtime().tm_gmtoff
+    origin: dict[str, Any] = {
+        "schema": f"capturelog/{SCHEMA}",
+        "capturelog": __version__,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "program": " ".join(sys.argv) if sys.argv else "",
+        "python": sys.version.split()[0],
+        "timezone": time.strftime("%Z"),
+        "utc_offset": offset,
+        "opened": time.time(),
+    }
+    return pack_data(origin)

@@ -1,0 +1,131 @@
+"""LogRecord <-> msgpack map: lossless for data, repr for the rest, never fails."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sys
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from capturelog._codec import RecordDecoder, RecordEncoder, unpack_data
+
+COMPARED = [
+    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+    "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated",
+    "thread", "threadName", "processName", "process",
+]  # fmt: skip
+
+
+def round_trip(record: logging.LogRecord) -> logging.LogRecord:
+    payload = RecordEncoder().encode(record)
+    return RecordDecoder().record(unpack_data(payload), 7)
+
+
+def make(msg: object, args: Any = (), **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("svc.db", logging.WARNING, "/srv/app/db.py", 42, msg, args, None, "query")
+    record.__dict__.update(extra)
+    return record
+
+
+def assert_same(original: logging.LogRecord, copy: logging.LogRecord) -> None:
+    for name in COMPARED:
+        assert getattr(copy, name) == getattr(original, name), name
+    assert copy.getMessage() == original.getMessage()
+    assert copy.capture_seq == 7  # type: ignore[attr-defined]
+
+
+plain = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.lists(plain, max_size=5), st.dictionaries(st.from_regex(r"x_[a-z]{1,6}", fullmatch=True), plain, max_size=3))
+def test_plain_data_round_trips_exactly(args: list[Any], extra: dict[str, Any]) -> None:
+    """Arguments and extras made of plain data come back equal, types and all."""
+    template = " ".join(["%r"] * len(args))
+    record = make(template, tuple(args), **extra)
+    copy = round_trip(record)
+    assert_same(record, copy)
+    for key, value in extra.items():
+        assert getattr(copy, key) == value
+    assert "_capture_message" not in copy.__dict__  # stored as data, not as text
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class Broken:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+    def __str__(self) -> str:
+        return "broken-str"
+
+
+def test_objects_msgpack_cannot_hold_are_kept_as_repr_with_the_message() -> None:
+    """An object in args or extra is stored as repr(); getMessage() is unchanged."""
+    obj = object()
+    record = make("got %s and %r and %s", (obj, Colour.RED, Broken()), thing=Colour.RED, other={1, 2})
+    copy = round_trip(record)
+    assert copy.getMessage() == record.getMessage()
+    assert copy.args == (repr(obj), repr(Colour.RED), copy.args[2])  # type: ignore[index]
+    assert "repr() failed" in copy.args[2]  # type: ignore[index]
+    assert copy.thing == repr(Colour.RED)  # type: ignore[attr-defined]
+    assert copy.other == repr({1, 2})  # type: ignore[attr-defined]
+
+
+def test_mapping_args_dict_messages_and_odd_levels() -> None:
+    """A mapping argument, a dict msg (structlog's stdlib mode) and a custom level."""
+    record = make("%(user)s logged in", ({"user": "ann"},))
+    assert_same(record, round_trip(record))
+    record = make({"event": "login", "user": "ann"})
+    copy = round_trip(record)
+    assert copy.msg == {"event": "login", "user": "ann"}
+    logging.addLevelName(25, "NOTICE")
+    record = logging.LogRecord("x", 25, "/a.py", 1, "notice me", (), None)
+    assert round_trip(record).levelname == "NOTICE"
+
+
+def test_exceptions_and_stacks_are_kept_as_text() -> None:
+    """exc_info becomes exc_text (the formatted traceback); stack_info is kept."""
+    try:
+        raise ValueError("bad value")
+    except ValueError:
+        record = logging.LogRecord("x", 40, "/a.py", 1, "failed", (), sys.exc_info(), sinfo="Stack (most recent call last):\n  here")
+    copy = round_trip(record)
+    assert copy.exc_text is not None and "ValueError: bad value" in copy.exc_text
+    assert copy.exc_text == record.exc_text
+    assert copy.stack_info == record.stack_info
+    assert copy.exc_info is None
+    assert logging.Formatter().format(copy) == logging.Formatter().format(record)
+
+
+def test_unusual_values_never_fail() -> None:
+    """Huge ints, surrogates, non-string dict keys and a failing __str__ still store."""
+    record = make("%s %s %s", (2**200, "\udc80 lone", {(1, 2): "tuple key", 3: "int key"}))
+    copy = round_trip(record)
+    assert copy.getMessage() == record.getMessage()
+    record = make(Broken())
+    copy = round_trip(record)
+    assert copy.getMessage() == "broken-str"
+
+
+def test_nothing_derivable_is_stored() -> None:
+    """filename, module, levelname and msecs are left out when they follow from the rest."""
+    payload = RecordEncoder().encode(make("hello"))
+    data = unpack_data(payload)
+    assert not {"filename", "module", "levelname", "msecs", "exc_text", "stack_info"} & data.keys()
+    assert data["_k"] == "logging" and data["_v"] == 1
