@@ -1,12 +1,14 @@
 """LogRecords and event dicts to msgpack maps and back: the one module that imports msgpack.
 
-A stored record is one msgpack map. ``"_k"`` names its kind (``"logging"`` for a
-``logging.LogRecord``, ``"event"`` for a structlog event dict) and ``"_v"`` the
+A stored record is one msgpack map. ``"k"`` names its kind (``"log"`` for a
+``logging.LogRecord``, ``"event"`` for a structlog event dict) and ``"v"`` the
 schema version, so kinds can share a file and later versions can add fields.
-A LogRecord map holds its attributes under their own names, leaves out what is
-derivable (``filename`` and ``module`` from ``pathname``, ``levelname`` for the
-standard levels, ``msecs`` from ``created``) or empty (``None``), and keeps
-``extra`` attributes in a sub-map.
+A LogRecord map holds its attributes under the short keys of ``KEYS`` (every
+byte of every record is compressed, and compressing is the biggest cost of a
+logging call after Python's own), leaves out what is derivable (``filename``
+and ``module`` from ``pathname``, ``levelname`` for the standard levels) or
+empty (``None``), and keeps ``extra`` attributes in a sub-map.
+``expand()`` turns a stored map back into the attribute names.
 
 ``msg`` and ``args`` are stored as data. A value msgpack cannot hold is stored
 as its ``repr()`` (never pickled); the record then also stores the rendered
@@ -29,17 +31,28 @@ import msgpack
 
 __all__ = [
     "EVENT_KIND",
+    "KEYS",
     "LOGGING_KIND",
     "SCHEMA",
     "RecordDecoder",
     "RecordEncoder",
+    "expand",
     "pack_data",
     "unpack_data",
 ]
 
 SCHEMA = 1
-LOGGING_KIND = "logging"
+LOGGING_KIND = "log"
 EVENT_KIND = "event"
+
+# Schema 1: stored key -> LogRecord attribute (or meaning).
+KEYS = {
+    "k": "kind", "v": "schema", "n": "name", "m": "msg", "a": "args", "l": "levelno",
+    "L": "levelname", "p": "pathname", "f": "filename", "mo": "module", "ln": "lineno",
+    "fn": "funcName", "c": "created", "ms": "msecs", "r": "relativeCreated", "t": "thread",
+    "tn": "threadName", "P": "process", "pn": "processName", "tk": "taskName",
+    "x": "exc_text", "s": "stack_info", "e": "extra", "txt": "message", "ev": "event",
+}  # fmt: skip
 _TUPLE = 1  # msgpack extension code for a tuple
 
 # Attributes every LogRecord has (and the two a Formatter adds); anything else
@@ -136,60 +149,77 @@ class RecordEncoder:
         self._packing = _Packing()
         self._format_exception = format_exception or logging.Formatter().formatException
         self._paths: dict[str, tuple[str, str]] = {}
+        # How many attributes a LogRecord made by this Python has without extras.
+        self._plain_size = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
 
     def encode(self, record: logging.LogRecord) -> bytes:
         """The record as one msgpack map (see the module docstring)."""
-        if record.exc_info and not record.exc_text:
-            # As logging.Formatter does: format once, keep it on the record.
-            record.exc_text = self._format_exception(record.exc_info)
+        # The hot path of every logging call: attribute reads go through the
+        # record's __dict__ once, and the optional parts cost a test each.
         attrs = record.__dict__
+        levelno = attrs["levelno"]
         data: dict[str, Any] = {
-            "_k": LOGGING_KIND,
-            "_v": SCHEMA,
-            "name": record.name,
-            "msg": record.msg,
-            "levelno": record.levelno,
-            "pathname": record.pathname,
-            "lineno": record.lineno,
-            "funcName": record.funcName,
-            "created": record.created,
-            "relativeCreated": record.relativeCreated,
-            "thread": record.thread,
-            "threadName": record.threadName,
-            "process": record.process,
-            "processName": record.processName,
+            "k": LOGGING_KIND,
+            "v": SCHEMA,
+            "n": attrs["name"],
+            "m": attrs["msg"],
+            "l": levelno,
+            "p": attrs["pathname"],
+            "ln": attrs["lineno"],
+            "fn": attrs["funcName"],
+            "c": attrs["created"],
+            # msecs is stored, not derived: Python versions compute it differently.
+            "ms": attrs["msecs"],
+            "r": attrs["relativeCreated"],
+            "t": attrs["thread"],
+            "tn": attrs["threadName"],
+            "P": attrs["process"],
+            "pn": attrs["processName"],
         }
-        args = record.args
+        args = attrs["args"]
         if type(args) is tuple:
             if args:
-                data["args"] = list(args)  # top level: the decoder makes it a tuple again
+                data["a"] = list(args)  # top level: the decoder makes it a tuple again
         else:
-            data["args"] = args  # a mapping, or None for a pre-rendered message
-        if record.exc_text:
-            data["exc_text"] = record.exc_text
-        if record.stack_info:
-            data["stack_info"] = record.stack_info
+            data["a"] = args  # a mapping, or None for a pre-rendered message
+        if attrs["exc_info"] or attrs["exc_text"] or attrs["stack_info"]:
+            if attrs["exc_info"] and not attrs["exc_text"]:
+                # As logging.Formatter does: format once, keep it on the record.
+                record.exc_text = self._format_exception(attrs["exc_info"])
+            if attrs["exc_text"]:
+                data["x"] = attrs["exc_text"]
+            if attrs["stack_info"]:
+                data["s"] = attrs["stack_info"]
+        if _STANDARD_LEVELS.get(levelno) != attrs["levelname"]:
+            data["L"] = attrs["levelname"]
+        derived = self._paths.get(attrs["pathname"])
+        if derived is None:
+            derived = self._paths[attrs["pathname"]] = _file_and_module(attrs["pathname"])
+        if derived[0] != attrs["filename"] or derived[1] != attrs["module"]:
+            data["f"] = attrs["filename"]
+            data["mo"] = attrs["module"]
         task = attrs.get("taskName")
         if task is not None:
-            data["taskName"] = task
-        if _STANDARD_LEVELS.get(record.levelno) != record.levelname:
-            data["levelname"] = record.levelname
-        derived = self._paths.get(record.pathname)
-        if derived is None:
-            derived = self._paths[record.pathname] = _file_and_module(record.pathname)
-        if derived != (record.filename, record.module):
-            data["filename"] = record.filename
-            data["module"] = record.module
-        if record.msecs != int((record.created - int(record.created)) * 1000) + 0.0:
-            data["msecs"] = record.msecs
-        extra = attrs.keys() - STANDARD_ATTRIBUTES
-        if extra:
-            data["extra"] = {key: attrs[key] for key in extra}
-        return self._pack(data, record)
+            data["tk"] = task
+        if len(attrs) != self._plain_size:
+            # Something beyond a plain LogRecord's attributes: extras, or what
+            # a Formatter added (message, asctime).
+            extra = attrs.keys() - STANDARD_ATTRIBUTES
+            if extra:
+                data["e"] = {key: attrs[key] for key in extra}
+        packing = self._packing
+        packing.lossy = False
+        try:
+            packed: bytes = packing.packer.pack(data)
+        except Exception:
+            return self._pack(data, record)  # the slow, careful way
+        if packing.lossy:
+            return self._pack(data, record)
+        return packed
 
     def encode_event(self, event: dict[str, Any]) -> bytes:
         """A structlog event dict (already processed) as one ``event`` map."""
-        data = {"_k": EVENT_KIND, "_v": SCHEMA, "event": event}
+        data = {"k": EVENT_KIND, "v": SCHEMA, "ev": event}
         return self._pack(data, None)
 
     def _pack(self, data: dict[str, Any], record: logging.LogRecord | None) -> bytes:
@@ -206,7 +236,7 @@ class RecordEncoder:
             packing.lossy = True
             packed = packing.packer.pack(data)
         if packing.lossy and record is not None:
-            data["message"] = _render(record)
+            data["txt"] = _render(record)
             packed = packing.packer.pack(data)
         return packed
 
@@ -270,47 +300,48 @@ class RecordDecoder:
         return unpack_data(payload)
 
     def record(self, data: dict[str, Any], seq: int) -> logging.LogRecord:
-        """A LogRecord from a decoded ``logging`` map (or an ``event`` map)."""
-        if data.get("_k") == EVENT_KIND:
+        """A LogRecord from a decoded ``log`` map (or an ``event`` map)."""
+        if data.get("k") == EVENT_KIND:
             return self._event_record(data, seq)
-        pathname = data.get("pathname", "")
+        get = data.get
+        pathname = get("p", "")
         derived = self._paths.get(pathname)
         if derived is None:
             derived = self._paths[pathname] = _file_and_module(pathname)
-        created = data.get("created", 0.0)
-        levelno = data.get("levelno", logging.NOTSET)
-        args = data.get("args", ())
+        created = get("c", 0.0)
+        levelno = get("l", logging.NOTSET)
+        args = get("a", ())
         attrs: dict[str, Any] = {
-            "name": data.get("name", "root"),
-            "msg": data.get("msg", ""),
+            "name": get("n", "root"),
+            "msg": get("m", ""),
             "args": tuple(args) if type(args) is list else args,
-            "levelname": data.get("levelname") or logging.getLevelName(levelno),
+            "levelname": get("L") or _STANDARD_LEVELS.get(levelno) or logging.getLevelName(levelno),
             "levelno": levelno,
             "pathname": pathname,
-            "filename": data.get("filename", derived[0]),
-            "module": data.get("module", derived[1]),
+            "filename": get("f", derived[0]),
+            "module": get("mo", derived[1]),
             "exc_info": None,
-            "exc_text": data.get("exc_text"),
-            "stack_info": data.get("stack_info"),
-            "lineno": data.get("lineno", 0),
-            "funcName": data.get("funcName"),
+            "exc_text": get("x"),
+            "stack_info": get("s"),
+            "lineno": get("ln", 0),
+            "funcName": get("fn"),
             "created": created,
-            "msecs": data.get("msecs", int((created - int(created)) * 1000) + 0.0),
-            "relativeCreated": data.get("relativeCreated", 0.0),
-            "thread": data.get("thread"),
-            "threadName": data.get("threadName"),
-            "processName": data.get("processName"),
-            "process": data.get("process"),
+            "msecs": get("ms", int((created - int(created)) * 1000) + 0.0),
+            "relativeCreated": get("r", 0.0),
+            "thread": get("t"),
+            "threadName": get("tn"),
+            "processName": get("pn"),
+            "process": get("P"),
         }
-        if self._has_task or "taskName" in data:
-            attrs["taskName"] = data.get("taskName")
-        extra = data.get("extra")
+        if self._has_task or "tk" in data:
+            attrs["taskName"] = get("tk")
+        extra = get("e")
         if isinstance(extra, dict):
             for key, value in extra.items():
                 if isinstance(key, str) and key not in attrs:
                     attrs[key] = value
-        if "message" in data:
-            attrs["_capture_message"] = data["message"]
+        if "txt" in data:
+            attrs["_capture_message"] = data["txt"]
         attrs["capture_seq"] = seq
         record = ReplayedRecord.__new__(ReplayedRecord)
         record.__dict__.update(attrs)
@@ -318,7 +349,7 @@ class RecordDecoder:
 
     def _event_record(self, data: dict[str, Any], seq: int) -> logging.LogRecord:
         """A LogRecord standing for a structlog event dict."""
-        event = data.get("event")
+        event = data.get("ev")
         if not isinstance(event, dict):
             event = {"event": event}
         level = str(event.get("level", "info")).upper()
@@ -354,6 +385,11 @@ class RecordDecoder:
         record = ReplayedRecord.__new__(ReplayedRecord)
         record.__dict__.update(attrs)
         return record
+
+
+def expand(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored map with its short keys spelled out as attribute names."""
+    return {KEYS.get(key, key): value for key, value in data.items()}
 
 
 def _timestamp(value: object) -> float:

@@ -14,7 +14,7 @@ import codecs
 import os
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from types import TracebackType
 from typing import Union, overload
@@ -590,6 +590,37 @@ class CaptureFile:
             except BaseException:
                 self._roll_back()
                 raise
+        return w.count
+
+    def add_records(self, records: Iterable[Record]) -> int:
+        """Add many records at once (as ``add_record`` does each); return the
+        new record count. Cheaper per record than calling ``add_record`` in a
+        loop; the logging handler hands over its records this way at commit."""
+        w = self._w
+        if w is None:
+            w = self._check_writer("add records")
+        encoding = self._text_encoding
+        pack_size = _pack_size
+        leaf, leaf_full, block_size = w.leaf, w.leaf_full, w.block_size
+        pending, key = w.pending, w.open_key
+        added = 0
+        try:
+            for record in records:
+                if type(record) is str:
+                    record = record.encode(encoding)
+                leaf += (key, len(pending))
+                pending += pack_size(len(record))
+                pending += record
+                added += 1
+                if len(leaf) == leaf_full or len(pending) >= block_size:
+                    w.spill()
+                    pending, key = w.pending, w.open_key  # a new block may have begun
+        except BaseException:
+            self._roll_back()
+            raise
+        if added:
+            w.count += added
+            w.changed = True
         return w.count
 
     def _roll_back(self) -> None:

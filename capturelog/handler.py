@@ -20,6 +20,10 @@ __all__ = ["CaptureHandler"]
 # How many records a handler keeps in memory while the disk refuses them
 # (full disk, vanished directory), as a multiple of commit_every.
 _BACKLOG_FACTOR = 10
+# Records are passed to the capture file in groups of this many between
+# commits: often enough that blocks are compressed while the program logs on,
+# rarely enough that the call costs nothing per record.
+_HAND_OVER = 64
 
 
 class CaptureHandler(logging.Handler):
@@ -46,7 +50,9 @@ class CaptureHandler(logging.Handler):
         durable: make each commit survive power loss, not only a crash.
         delay: open the file at the first record, not now.
         level: the handler's level, as for any Handler.
-        compression_level: zlib level for the capture file's blocks.
+        compression_level: zlib level for the capture file's blocks. The
+            default 1 is the cheapest per call; files stay far smaller than
+            text logs (see README, Performance).
 
     A forked child never writes into its parent's file: it opens its own, at
     the name with ``{pid}`` filled in, or, when the name has no ``{pid}``, at
@@ -72,7 +78,7 @@ class CaptureHandler(logging.Handler):
         durable: bool = False,
         delay: bool = False,
         level: int | str = logging.NOTSET,
-        compression_level: int = 4,
+        compression_level: int = 1,
     ) -> None:
         super().__init__(level)
         if commit_every < 1:
@@ -94,6 +100,7 @@ class CaptureHandler(logging.Handler):
         # Encoded records not yet committed; kept so that a failed write loses
         # nothing that can still be written later.
         self._pending: list[bytes] = []
+        self._handed = 0  # how many of them the capture file has been given
         self._first_pending = 0.0
         self._dropped = 0
         self._failing = False  # between a write failure and the next success
@@ -151,41 +158,53 @@ class CaptureHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Store ``record``; commit if :meth:`shouldCommit` says so. Never raises."""
         try:
-            payload = self._encoder.encode(record)
             pending = self._pending
-            pending.append(payload)
+            pending.append(self._encoder.encode(record))
             if len(pending) == 1:
                 self._first_pending = time.monotonic()
-                if self.commit_interval and self._timer is None:
-                    self._start_timer()
-                self._wake.set()
-            if not self._failing:
-                cf = self._cf
-                if cf is None:  # delay=True, or after a fork
-                    cf = self._open()
-                cf.add_record(payload)
+                if self.commit_interval:
+                    if self._timer is None:
+                        self._start_timer()
+                    self._wake.set()
             if self.shouldCommit(record):
                 self._commit()
+            elif len(pending) - self._handed >= _HAND_OVER and not self._failing:
+                self._hand_over()
         except RecursionError:
             raise
         except Exception:
             self._failed(record)
 
-    def shouldCommit(self, record: logging.LogRecord) -> bool:  # noqa: N802 - logging's style
-        """Whether to commit now, after ``record`` was added. Override to change
-        the policy; :meth:`commit_due` and the pending count are here to help."""
-        return (
-            len(self._pending) >= self.commit_every
-            or record.levelno >= self.commit_level
-            or self.commit_due()
-        )
+    def _hand_over(self) -> None:
+        """Pass the records logged since the last hand-over to the capture file,
+        so its blocks fill, and are compressed on other cores, between commits."""
+        cf = self._cf
+        if cf is None:
+            cf = self._open()
+        pending = self._pending
+        try:
+            cf.add_records(pending[self._handed :])
+        except BaseException:
+            self._drop_file(cf)
+            raise
+        self._handed = len(pending)
 
-    def commit_due(self) -> bool:
-        """True when the oldest pending record is ``commit_interval`` seconds old."""
-        interval = self.commit_interval
-        return bool(
-            interval and self._pending and time.monotonic() - self._first_pending >= interval
-        )
+    def shouldCommit(self, record: logging.LogRecord) -> bool:  # noqa: N802 - logging's style
+        """Whether to commit now, after ``record`` was logged: ``commit_every``
+        records pending, or a record at ``commit_level`` or above. (Records
+        ``commit_interval`` seconds old are committed by a timer thread.)
+        Override to change the policy; ``pending_count`` and ``pending_age()``
+        help."""
+        return len(self._pending) >= self.commit_every or record.levelno >= self.commit_level
+
+    @property
+    def pending_count(self) -> int:
+        """Records logged but not committed yet."""
+        return len(self._pending)
+
+    def pending_age(self) -> float:
+        """Seconds since the oldest uncommitted record was logged (0 if none)."""
+        return time.monotonic() - self._first_pending if self._pending else 0.0
 
     def flush(self) -> None:
         """Commit every pending record."""
@@ -197,23 +216,32 @@ class CaptureHandler(logging.Handler):
                     self._failed(None)
 
     def _commit(self) -> None:
-        """Commit the pending records; if that fails, they stay pending."""
+        """Write the pending records and commit them; on failure they stay pending
+        (the list is the truth until a commit succeeds)."""
         cf = self._cf
-        if cf is not None and not self._failing and self._moved(cf):
-            self._failing = True  # write everything pending again, into a new file
-        if cf is None or self._failing:
-            # The file could not be opened or written before, or it moved:
-            # open it afresh and write the whole backlog.
-            if cf is not None:
-                self._cf = None
-                cf.close()
+        if cf is not None and self._moved(cf):
+            self._drop_file(cf)  # deleted or renamed under us: a new file at the name
+            cf = None
+        if cf is None:
             cf = self._open()
-            for payload in self._pending:
-                cf.add_record(payload)
-        cf.commit()
-        self._pending.clear()
+        pending = self._pending
+        try:
+            cf.add_records(pending[self._handed :] if self._handed else pending)
+            cf.commit()
+        except BaseException:
+            self._drop_file(cf)
+            raise
+        pending.clear()
+        self._handed = 0
         if self._failing or self._dropped:
             self._recovered()
+
+    def _drop_file(self, cf: CaptureFile) -> None:
+        """Close the file after a failure; the next try reopens it (the directory
+        may be gone) and writes every pending record again."""
+        self._cf = None
+        self._handed = 0
+        cf.close()
 
     def _failed(self, record: logging.LogRecord | None) -> None:
         """Keep the records for a later try, and report the first failure."""
@@ -223,6 +251,8 @@ class CaptureHandler(logging.Handler):
         if len(pending) > limit:
             self._dropped += len(pending) - limit
             del pending[: len(pending) - limit]
+            if self._cf is not None:
+                self._drop_file(self._cf)
         if record is not None and self._reported:
             return
         self._reported = True
@@ -300,7 +330,7 @@ class CaptureHandler(logging.Handler):
             self._cf.close()  # the child's copy of the descriptor only
         self._cf = None
         self._pending.clear()
-        self._failing = False
+        self._handed = 0
         self._failing = False
         self._timer = None
         self._wake = threading.Event()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, overload
 
-from ._codec import RecordDecoder
+from ._codec import EVENT_KIND, RecordDecoder, expand
 from .capturefile import CaptureFile
 from .exceptions import InvalidCaptureFile
 
@@ -42,13 +42,15 @@ class ReplayReader:
         self._cf.refresh()
 
     def event(self, seq: int) -> dict[str, Any]:
-        """The stored map of record ``seq`` as plain data (for a structlog
-        event, the event dict itself)."""
+        """Record ``seq`` as plain data: for a structlog event, the event dict
+        itself; for a LogRecord, its stored attributes by name (with ``kind``,
+        ``schema``, ``extra`` and, when it was stored, the rendered
+        ``message``)."""
         data = self._data(seq)
-        if data.get("_k") == "event" and isinstance(data.get("event"), dict):
-            event: dict[str, Any] = data["event"]
+        if data.get("k") == EVENT_KIND and isinstance(data.get("ev"), dict):
+            event: dict[str, Any] = data["ev"]
             return event
-        return data
+        return expand(data)
 
     def record(self, seq: int) -> logging.LogRecord:
         """Record ``seq`` as a LogRecord with every stored attribute."""
