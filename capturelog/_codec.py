@@ -367,7 +367,7 @@ class RecordDecoder:
             "filename": "",
             "module": "",
             "exc_info": None,
-            "exc_text": event.get("exception") if isinstance(event.get("exception"), str) else None,
+            "exc_text": _event_exc_text(event),
             "stack_info": event.get("stack") if isinstance(event.get("stack"), str) else None,
             "lineno": 0,
             "funcName": None,
@@ -379,12 +379,31 @@ class RecordDecoder:
             "processName": None,
             "process": None,
             "taskName": None,
-            "_capture_message": str(event.get("event", "")),
+            "_capture_message": _event_message(event),
             "capture_seq": seq,
         }
         record = ReplayedRecord.__new__(ReplayedRecord)
         record.__dict__.update(attrs)
         return record
+
+
+_EVENT_QUIET = frozenset({"event", "level", "timestamp", "logger", "logger_name", "exception", "exc_text"})
+
+
+def _event_message(event: dict[str, Any]) -> str:
+    """An event as one line: its message, then its other fields as key=value."""
+    fields = " ".join(f"{key}={value!r}" for key, value in event.items() if key not in _EVENT_QUIET)
+    text = str(event.get("event", ""))
+    return f"{text} {fields}" if fields else text
+
+
+def _event_exc_text(event: dict[str, Any]) -> str | None:
+    """The traceback text of an event: ours (exc_text) or format_exc_info's."""
+    for key in ("exc_text", "exception"):
+        value = event.get(key)
+        if isinstance(value, str):
+            return value
+    return None
 
 
 def expand(data: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ __all__ = [
     "lock_range",
     "try_lock_writer",
     "unlock_range",
+    "writer_active",
 ]
 
 WRITER_LOCK_START = 0x7FFFFFFFFFFFFFFE
@@ -91,6 +92,17 @@ else:
 
         def release(self) -> None:
             _lock(self._fd, "un", self._start, self._length, wait=False)
+
+
+def writer_active(fd: int) -> bool:
+    """Whether some process holds the writer lock (tested without taking it)."""
+    if OFD_LOCKS:
+        request = _flock("ex", WRITER_LOCK_START, 1)
+        answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, request)
+        return bool(_FLOCK.unpack(answer)[0] != fcntl.F_UNLCK)
+    request = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, WRITER_LOCK_START, 1, 0)
+    answer = fcntl.fcntl(fd, fcntl.F_GETLK, request)
+    return bool(struct.unpack("hhqqi4x", answer)[0] != fcntl.F_UNLCK)
 
 
 def try_lock_writer(fd: int) -> bool:

@@ -158,22 +158,42 @@ class CaptureHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Store ``record``; commit if :meth:`shouldCommit` says so. Never raises."""
         try:
-            pending = self._pending
-            pending.append(self._encoder.encode(record))
-            if len(pending) == 1:
-                self._first_pending = time.monotonic()
-                if self.commit_interval:
-                    if self._timer is None:
-                        self._start_timer()
-                    self._wake.set()
-            if self.shouldCommit(record):
-                self._commit()
-            elif len(pending) - self._handed >= _HAND_OVER and not self._failing:
-                self._hand_over()
+            self._accept(self._encoder.encode(record), record)
         except RecursionError:
             raise
         except Exception:
             self._failed(record)
+
+    def emit_event(self, event: dict[str, Any], levelno: int) -> None:
+        """Store a structlog event dict (see ``capturelog.structlog``). Never raises.
+
+        :meth:`shouldCommit` sees a stand-in record with ``levelno``, ``name``
+        and ``msg`` (the event dict)."""
+        with self.lock:  # type: ignore[union-attr]
+            stand_in = logging.makeLogRecord({"levelno": levelno, "msg": event, "args": None})
+            try:
+                self._accept(self._encoder.encode_event(event), stand_in)
+            except RecursionError:
+                raise
+            except Exception:
+                self._failed(stand_in)
+
+    def _accept(self, payload: bytes, record: logging.LogRecord) -> None:
+        """Queue one encoded record and commit or hand over as due (lock held)."""
+        if self._closed:
+            return  # logging after close() is ignored, as FileHandler would be closed
+        pending = self._pending
+        pending.append(payload)
+        if len(pending) == 1:
+            self._first_pending = time.monotonic()
+            if self.commit_interval:
+                if self._timer is None:
+                    self._start_timer()
+                self._wake.set()
+        if self.shouldCommit(record):
+            self._commit()
+        elif len(pending) - self._handed >= _HAND_OVER and not self._failing:
+            self._hand_over()
 
     def _hand_over(self) -> None:
         """Pass the records logged since the last hand-over to the capture file,

@@ -1,60 +1,213 @@
-"""``ReplayReader``: LogRecords and events back out of a capture file."""
+"""``ReplayReader``: LogRecords and events back out of capture files, filtered,
+found by time, re-emitted into any logging handler, or followed live."""
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
-from collections.abc import Iterator
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from types import TracebackType
-from typing import Any, overload
+from typing import Any, Union, overload
 
 from ._codec import EVENT_KIND, RecordDecoder, expand
 from .capturefile import CaptureFile
 from .exceptions import InvalidCaptureFile
 
-__all__ = ["ReplayReader"]
+__all__ = ["ReplayReader", "to_timestamp"]
+
+TimeLike = Union[datetime, str, int, float]
+
+# How far back a writer's clock may step (NTP slew, a VM resumed) without
+# --since/--until missing records: the search starts this much earlier and
+# the scan runs this much past the end of the window.
+CLOCK_SKEW = 2.0
+
+
+def to_timestamp(value: TimeLike) -> float:
+    """Epoch seconds from a datetime (naive means local time), an ISO 8601
+    string, or a number of epoch seconds."""
+    if isinstance(value, bool):
+        raise TypeError("a time cannot be a bool")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+        except ValueError:
+            raise ValueError(f"not a time: {text!r} (use ISO 8601 or epoch seconds)") from None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"not a time: {value!r}")
+
+
+class _Filter:
+    """The record filters shared by records(), replay() and follow()."""
+
+    __slots__ = ("level", "logger", "match", "prefix", "since", "until")
+
+    def __init__(
+        self,
+        level: int | str | None,
+        logger: str | None,
+        since: TimeLike | None,
+        until: TimeLike | None,
+        match: str | re.Pattern[str] | None,
+    ) -> None:
+        self.level = _level_number(level) if level is not None else None
+        self.logger = logger
+        self.prefix = logger + "." if logger else None
+        self.since = to_timestamp(since) if since is not None else None
+        self.until = to_timestamp(until) if until is not None else None
+        self.match = re.compile(match) if isinstance(match, str) else match
+
+    def __call__(self, record: logging.LogRecord) -> bool:
+        if self.level is not None and record.levelno < self.level:
+            return False
+        if self.logger and record.name != self.logger and not record.name.startswith(self.prefix):  # type: ignore[arg-type]
+            return False
+        if self.since is not None and record.created < self.since:
+            return False
+        if self.until is not None and record.created >= self.until:
+            return False
+        return not (self.match is not None and not self.match.search(record.getMessage()))
+
+
+def _level_number(level: int | str) -> int:
+    if isinstance(level, int):
+        return level
+    number = logging.getLevelName(str(level).upper())
+    if not isinstance(number, int):
+        raise ValueError(f"unknown level {level!r}")
+    return number
+
+
+class _Source:
+    """One capture file being replayed."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.cf = CaptureFile(path, encoding=None)
+        self.decoder = RecordDecoder()
+
+    def data(self, seq: int) -> dict[str, Any]:
+        return self.check(self.decoder.data(self.cf.record_at(seq)), seq)
+
+    def check(self, data: Any, seq: int) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise InvalidCaptureFile(
+                f"{self.path}: record {seq} is not a capturelog record (not a msgpack map)"
+            )
+        return data
+
+    def record(self, seq: int) -> logging.LogRecord:
+        record = self.decoder.record(self.data(seq), seq)
+        record.capture_file = self.path  # type: ignore[attr-defined]
+        return record
+
+    def created(self, seq: int) -> float:
+        data = self.data(seq)
+        if data.get("k") == EVENT_KIND:
+            return self.decoder.record(data, seq).created
+        value = data.get("c", 0.0)
+        return float(value) if isinstance(value, (int, float)) else 0.0
+
+    def iterate(self, start: int, stop: int) -> Iterator[logging.LogRecord]:
+        """Records ``start`` .. ``stop - 1`` in order, decoded."""
+        decode = self.decoder.record
+        unpack = self.decoder.data
+        check = self.check
+        path = self.path
+        seq = start
+        for payload in self.cf.record_generator(start):
+            if seq >= stop:
+                return
+            record = decode(check(unpack(payload), seq), seq)
+            record.capture_file = path  # type: ignore[attr-defined]
+            yield record
+            seq += 1
+
+    def first_at_or_after(self, when: float, lo: int = 1) -> int:
+        """The first record number whose time is at or after ``when``, by binary
+        search (times are taken as non-decreasing; see ReplayReader.records)."""
+        hi = self.cf.record_count() + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.created(mid) < when:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
 
 class ReplayReader:
-    """Reads a capture file written by :class:`~capturelog.CaptureHandler`
-    (or the structlog integration) as LogRecords or plain dicts.
+    """Reads capture files written by :class:`~capturelog.CaptureHandler` or the
+    structlog integration, as LogRecords or plain dicts.
 
-    Records are addressed by their sequence number in the file, from 1. Every
-    rebuilt record has its number in the attribute ``capture_seq``.
+    With one path, records are addressed by their sequence number in the file,
+    from 1. With several paths (say one file per process, from a handler's
+    ``{pid}`` names), iteration merges them in time order; indexing by number
+    needs a single file.
 
-    Args:
-        path: the capture file.
+    Every rebuilt record carries ``capture_seq`` (its number in its file) and
+    ``capture_file`` (the file's path).
 
     Raises:
-        InvalidCaptureFile: the file is not a capture file, or damaged.
+        InvalidCaptureFile: a path is not a capture file, or is damaged.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._cf = CaptureFile(self.path, encoding=None)
-        self._decoder = RecordDecoder()
+    def __init__(self, paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> None:
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        if not paths:
+            raise ValueError("ReplayReader needs at least one path")
+        self.paths = [os.fspath(p) for p in paths]
+        self._sources: list[_Source] = []
+        try:
+            for path in self.paths:
+                self._sources.append(_Source(path))
+        except BaseException:
+            self.close()
+            raise
+        self.path = self.paths[0]
+
+    # ----------------------------------------------------------------- access
+
+    def _single(self) -> _Source:
+        if len(self._sources) != 1:
+            raise TypeError("records are addressed by number in one file; this reader has several")
+        return self._sources[0]
 
     def __len__(self) -> int:
-        return self._cf.record_count()
+        return sum(source.cf.record_count() for source in self._sources)
 
     def refresh(self) -> None:
-        """See records committed since the reader opened."""
-        self._cf.refresh()
+        """See records committed since the reader opened (or last refreshed)."""
+        for source in self._sources:
+            source.cf.refresh()
+
+    def record(self, seq: int) -> logging.LogRecord:
+        """Record ``seq`` (from 1) as a LogRecord with every stored attribute."""
+        return self._single().record(seq)
 
     def event(self, seq: int) -> dict[str, Any]:
         """Record ``seq`` as plain data: for a structlog event, the event dict
         itself; for a LogRecord, its stored attributes by name (with ``kind``,
         ``schema``, ``extra`` and, when it was stored, the rendered
         ``message``)."""
-        data = self._data(seq)
+        data = self._single().data(seq)
         if data.get("k") == EVENT_KIND and isinstance(data.get("ev"), dict):
             event: dict[str, Any] = data["ev"]
             return event
         return expand(data)
-
-    def record(self, seq: int) -> logging.LogRecord:
-        """Record ``seq`` as a LogRecord with every stored attribute."""
-        return self._decoder.record(self._data(seq), seq)
 
     @overload
     def __getitem__(self, seq: int) -> logging.LogRecord: ...
@@ -63,33 +216,138 @@ class ReplayReader:
     def __getitem__(self, seq: slice) -> list[logging.LogRecord]: ...
 
     def __getitem__(self, seq: int | slice) -> logging.LogRecord | list[logging.LogRecord]:
+        """``reader[n]`` is record n (negative counts from the end);
+        ``reader[a:b]`` the records a .. b-1, as with CaptureFile."""
+        source = self._single()
+        count = source.cf.record_count()
         if isinstance(seq, slice):
-            count = len(self)
-            start, stop, step = seq.indices(count + 1)
-            return [self.record(n) for n in range(max(start, 1), stop, step)]
+            if seq.step not in (None, 1):
+                numbers = range(count + 1)[seq]
+                return [source.record(n) for n in numbers if n >= 1]
+            start = 1 if seq.start is None else (seq.start if seq.start > 0 else count + 1 + seq.start)
+            stop = count + 1 if seq.stop is None else (seq.stop if seq.stop >= 0 else count + 1 + seq.stop)
+            return list(source.iterate(max(start, 1), min(stop, count + 1)))
         if seq < 0:
-            seq += len(self) + 1
-        return self.record(seq)
+            seq += count + 1
+        return source.record(seq)
 
     def __iter__(self) -> Iterator[logging.LogRecord]:
-        decode = self._decoder.record
-        unpack = self._decoder.data
-        for seq, payload in enumerate(self._cf, 1):
-            yield decode(self._check(unpack(payload), seq), seq)
+        return self.records()
 
-    def _data(self, seq: int) -> dict[str, Any]:
-        payload = self._cf.record_at(seq)
-        return self._check(self._decoder.data(payload), seq)
+    # ----------------------------------------------------------------- queries
 
-    def _check(self, data: Any, seq: int) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise InvalidCaptureFile(
-                f"{self.path}: record {seq} is not a capturelog record (not a msgpack map)"
-            )
-        return data
+    def records(
+        self,
+        start: int | None = None,
+        stop: int | None = None,
+        *,
+        level: int | str | None = None,
+        logger: str | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        match: str | re.Pattern[str] | None = None,
+    ) -> Iterator[logging.LogRecord]:
+        """Records in order, filtered.
+
+        Args:
+            start: first sequence number (from 1); ``stop`` is excluded. With
+                several files they apply to each file.
+            level: a minimum level (number or name).
+            logger: a logger name; its children are included
+                (``"svc.db"`` matches ``svc.db`` and ``svc.db.pool``).
+            since, until: a time window, ``since <= created < until``, as
+                datetimes, ISO 8601 strings or epoch seconds.
+            match: a regular expression searched in the rendered message.
+
+        The window is found by binary search over the records' times, not by
+        a scan. Clocks can step backwards a little (NTP, a resumed VM), so the
+        search starts ``CLOCK_SKEW`` (2 s) before ``since`` and the scan
+        stops at the first record more than ``CLOCK_SKEW`` past ``until``;
+        records within the window are returned even if slightly out of order.
+        A clock that jumps back further than that can hide records from a
+        time query (but never from a plain scan).
+        """
+        keep = _Filter(level, logger, since, until, match)
+        streams = [self._stream(source, start, stop, keep) for source in self._sources]
+        if len(streams) == 1:
+            return streams[0]
+        return heapq.merge(*streams, key=lambda record: record.created)
+
+    def _stream(
+        self, source: _Source, start: int | None, stop: int | None, keep: _Filter
+    ) -> Iterator[logging.LogRecord]:
+        count = source.cf.record_count()
+        first = max(start or 1, 1)
+        last = min(stop if stop is not None else count + 1, count + 1)
+        if keep.since is not None and first < last:
+            first = max(first, source.first_at_or_after(keep.since - CLOCK_SKEW, first))
+        end_time = keep.until + CLOCK_SKEW if keep.until is not None else None
+        for record in source.iterate(first, last):
+            if end_time is not None and record.created >= end_time:
+                return
+            if keep(record):
+                yield record
+
+    def replay(
+        self,
+        target: logging.Logger | logging.Handler,
+        start: int | None = None,
+        stop: int | None = None,
+        **filters: Any,
+    ) -> int:
+        """Re-emit records into a Logger (through its handlers and filters, as
+        if just logged) or a Handler (which formats and writes them). Takes
+        the filters of :meth:`records`; returns how many records were sent."""
+        sent = 0
+        for record in self.records(start, stop, **filters):
+            if isinstance(target, logging.Logger):
+                if not target.isEnabledFor(record.levelno):
+                    continue
+            elif record.levelno < target.level:
+                continue
+            target.handle(record)
+            sent += 1
+        return sent
+
+    def follow(
+        self,
+        start: int | None = None,
+        *,
+        poll_interval: float = 0.5,
+        stop_event: threading.Event | None = None,
+        **filters: Any,
+    ) -> Iterator[logging.LogRecord]:
+        """Yield records as the writer commits them, like ``tail -f``.
+
+        Starts at ``start`` (default: after the records there now), checks for
+        new commits every ``poll_interval`` seconds (waiting on an event, not
+        spinning), and ends cleanly on KeyboardInterrupt or when
+        ``stop_event`` is set. Takes the filters of :meth:`records`
+        (time windows apart).
+        """
+        source = self._single()
+        keep = _Filter(filters.get("level"), filters.get("logger"), None, None, filters.get("match"))
+        stop_event = stop_event or threading.Event()
+        next_seq = start if start is not None else source.cf.record_count() + 1
+        try:
+            while not stop_event.is_set():
+                source.cf.refresh()
+                count = source.cf.record_count()
+                if count >= next_seq:
+                    for record in source.iterate(next_seq, count + 1):
+                        if keep(record):
+                            yield record
+                    next_seq = count + 1
+                    continue
+                stop_event.wait(poll_interval)
+        except KeyboardInterrupt:
+            return
+
+    # ----------------------------------------------------------------- closing
 
     def close(self) -> None:
-        self._cf.close()
+        for source in self._sources:
+            source.cf.close()
 
     def __enter__(self) -> ReplayReader:
         return self
@@ -103,4 +361,5 @@ class ReplayReader:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<ReplayReader {self.path!r} records={len(self)}>"
+        names = ", ".join(repr(p) for p in self.paths)
+        return f"<ReplayReader {names} records={len(self)}>"

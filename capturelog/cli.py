@@ -1,0 +1,337 @@
+"""The ``capturelog`` command: read, search, follow and check capture files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from . import __version__
+from ._codec import STANDARD_ATTRIBUTES
+from ._locking import writer_active
+from ._verify import verify
+from .exceptions import CaptureFileError
+from .replay import ReplayReader
+
+__all__ = ["main"]
+
+DEFAULT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+COLOURS = {
+    logging.DEBUG: "\x1b[2m",  # dim
+    logging.WARNING: "\x1b[33m",  # yellow
+    logging.ERROR: "\x1b[31m",  # red
+    logging.CRITICAL: "\x1b[1;31m",  # bold red
+}
+RESET = "\x1b[0m"
+
+
+class UsageError(Exception):
+    """A bad argument value, reported as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit status (the console script's entry point)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.run(args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except (CaptureFileError, OSError, UsageError, ValueError, TypeError, IndexError) as exc:
+        message = str(exc)
+        if isinstance(exc, OSError) and exc.filename:
+            message = f"{exc.filename}: {exc.strerror}"
+        sys.stderr.write(f"capturelog: error: {message}\n")
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="capturelog",
+        description="Read, search, follow and check capture files.",
+    )
+    parser.add_argument("--version", action="version", version=f"capturelog {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cat = commands.add_parser("cat", help="print records, filtered")
+    cat.add_argument("paths", nargs="+", metavar="PATH")
+    _filters(cat)
+    _output(cat)
+    cat.set_defaults(run=_cat)
+
+    tail = commands.add_parser("tail", help="print the last records, or follow new ones")
+    tail.add_argument("paths", nargs=1, metavar="PATH")
+    tail.add_argument("-n", type=int, default=10, metavar="N", help="how many (default 10)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    tail.add_argument("--interval", type=float, default=0.5, help="seconds between checks with -f")
+    _output(tail)
+    tail.set_defaults(run=_tail)
+
+    show = commands.add_parser("show", help="one record in full")
+    show.add_argument("paths", nargs=1, metavar="PATH")
+    show.add_argument("seq", type=int, metavar="SEQ")
+    show.set_defaults(run=_show)
+
+    stats = commands.add_parser("stats", help="counts, time span, size and state")
+    stats.add_argument("paths", nargs=1, metavar="PATH")
+    stats.set_defaults(run=_stats)
+
+    check = commands.add_parser("verify", help="check every part of a file")
+    check.add_argument("paths", nargs=1, metavar="PATH")
+    check.add_argument("--raw", action="store_true", help="records are not capturelog maps")
+    check.set_defaults(run=_verify)
+    return parser
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    group.add_argument("--start", type=int, help="first sequence number shown")
+    group.add_argument("--stop", type=int, help="sequence number to stop before")
+    group.add_argument("--level", help="minimum level (name or number)")
+    group.add_argument("--logger", help="logger name, children included")
+    group.add_argument("--since", help="time (ISO 8601 or epoch seconds), inclusive")
+    group.add_argument("--until", help="time (ISO 8601 or epoch seconds), exclusive")
+    group.add_argument("--grep", help="regular expression searched in the message")
+
+
+def _output(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--format", help=f"a logging format string (default {DEFAULT_FORMAT!r})")
+    group.add_argument("--json", action="store_true", help="JSON Lines, every field")
+    parser.add_argument(
+        "--color", choices=["auto", "always", "never"], default="auto", help="colour by level"
+    )
+
+
+# ----------------------------------------------------------------- output
+
+
+class Printer:
+    """Writes records as text lines (coloured on a terminal) or JSON Lines."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self.json = getattr(args, "json", False)
+        self.formatter = logging.Formatter(getattr(args, "format", None) or DEFAULT_FORMAT)
+        choice = getattr(args, "color", "auto")
+        self.colour = choice == "always" or (
+            choice == "auto" and out.isatty() and not os.environ.get("NO_COLOR")
+        )
+
+    def write(self, record: logging.LogRecord) -> None:
+        if self.json:
+            self.out.write(json.dumps(record_as_json(record), default=repr, ensure_ascii=False))
+            self.out.write("\n")
+            return
+        text = self.formatter.format(record)
+        colour = self.colour and COLOURS.get(record.levelno)
+        if colour:
+            text = f"{colour}{text}{RESET}"
+        self.out.write(text + "\n")
+
+
+def record_as_json(record: logging.LogRecord) -> dict[str, Any]:
+    """Every field of a replayed record, with the rendered message."""
+    data: dict[str, Any] = {
+        "seq": getattr(record, "capture_seq", None),
+        "time": time_text(record.created),
+        "level": record.levelname,
+        "logger": record.name,
+        "message": record.getMessage(),
+    }
+    for key, value in record.__dict__.items():
+        if key in ("exc_info", "message", "asctime") or key.startswith("_capture"):
+            continue
+        data.setdefault(key, value)
+    return data
+
+
+def time_text(created: float) -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(created))
+        + f".{int(created % 1 * 1000):03d}"
+        + time.strftime("%z", time.localtime(created))
+    )
+
+
+class Progress:
+    """A one-line progress display on stderr, only on a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.2 and done < total):
+            return
+        self.last = now
+        share = f" ({100 * done // total}%)" if total else ""
+        sys.stderr.write(f"\r{self.label}: {done:,} of {total:,} records{share}\x1b[K")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.last:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+# ----------------------------------------------------------------- commands
+
+
+def _open(paths: list[str]) -> ReplayReader:
+    for path in paths:
+        if not os.path.exists(path):
+            raise UsageError(f"{path}: no such file")
+    return ReplayReader(paths)
+
+
+def _cat(args: argparse.Namespace) -> int:
+    with _open(args.paths) as reader:
+        printer = Printer(args)
+        records = reader.records(
+            args.start,
+            args.stop,
+            level=args.level,
+            logger=args.logger,
+            since=args.since,
+            until=args.until,
+            match=args.grep,
+        )
+        for record in records:
+            printer.write(record)
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    with _open(args.paths) as reader:
+        printer = Printer(args)
+        count = len(reader)
+        for record in reader.records(max(1, count - args.n + 1)):
+            printer.write(record)
+        if args.follow:
+            sys.stdout.flush()
+            for record in reader.follow(count + 1, poll_interval=args.interval):
+                printer.write(record)
+                sys.stdout.flush()
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    with _open(args.paths) as reader:
+        count = len(reader)
+        if not 1 <= args.seq <= count:
+            raise UsageError(f"{args.paths[0]}: no record {args.seq}; records are 1 to {count}")
+        record = reader[args.seq]
+        out = sys.stdout
+        out.write(f"record {args.seq} of {count} in {args.paths[0]}\n")
+        out.write(f"  time:    {time_text(record.created)}\n")
+        out.write(f"  level:   {record.levelname} ({record.levelno})\n")
+        out.write(f"  logger:  {record.name}\n")
+        out.write(f"  message: {record.getMessage()}\n")
+        out.write(f"  template: {record.msg!r}\n  args:    {record.args!r}\n")
+        for key in ("pathname", "lineno", "funcName", "process", "processName", "thread", "threadName", "taskName", "relativeCreated"):
+            value = getattr(record, key, None)
+            if value is not None:
+                out.write(f"  {key}: {value}\n")
+        extras = {
+            k: v for k, v in record.__dict__.items()
+            if k not in STANDARD_ATTRIBUTES and not k.startswith("capture_") and not k.startswith("_capture")
+        }  # fmt: skip
+        if extras:
+            out.write("  extra:\n")
+            for key, value in sorted(extras.items()):
+                out.write(f"    {key}: {value!r}\n")
+        if record.exc_text:
+            out.write("  traceback:\n" + _indent(record.exc_text))
+        if record.stack_info:
+            out.write("  stack:\n" + _indent(record.stack_info))
+    return 0
+
+
+def _indent(text: str) -> str:
+    return "".join(f"    {line}\n" for line in text.splitlines())
+
+
+def _stats(args: argparse.Namespace) -> int:
+    path = args.paths[0]
+    with _open(args.paths) as reader:
+        source = reader._sources[0]
+        count = len(reader)
+        progress = Progress("stats")
+        levels: Counter[str] = Counter()
+        loggers: Counter[str] = Counter()
+        first = last = None
+        raw = 0
+        for n, payload in enumerate(source.cf, 1):
+            raw += len(payload)
+            record = source.decoder.record(source.check(source.decoder.data(payload), n), n)
+            levels[record.levelname] += 1
+            loggers[record.name] += 1
+            first = record.created if first is None else min(first, record.created)
+            last = record.created if last is None else max(last, record.created)
+            if n % 5000 == 0:
+                progress(n, count)
+        progress.done()
+        data_size = source.cf._view.limit - source.cf._config.data_start
+        with open(path, "rb") as f:
+            writing = writer_active(f.fileno())
+    out = sys.stdout
+    out.write(f"file:        {path}\n")
+    out.write(f"records:     {count:,} committed\n")
+    out.write(
+        "state:       "
+        + ("a writer has the file open (its uncommitted records are not counted)\n" if writing else "no writer has the file open\n")
+    )
+    if first is not None and last is not None:
+        out.write(f"time span:   {time_text(first)} .. {time_text(last)} ({last - first:,.3f} s)\n")
+    size = os.path.getsize(path)
+    ratio = f"{raw / data_size:.1f}x" if data_size > 0 else "-"
+    out.write(f"size:        {size:,} bytes on disk, {data_size:,} bytes of data; records {raw:,} bytes ({ratio} compression)\n")
+    out.write("levels:\n")
+    for name, n in sorted(levels.items(), key=lambda item: -item[1]):
+        out.write(f"  {name:<10} {n:>10,}\n")
+    out.write("loggers:\n")
+    for name, n in loggers.most_common(20):
+        out.write(f"  {name:<30} {n:>10,}\n")
+    if len(loggers) > 20:
+        out.write(f"  ... and {len(loggers) - 20} more\n")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    path = args.paths[0]
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such file")
+    progress = Progress("verify")
+    report = verify(path, decode_records=not args.raw, progress=progress)
+    progress.done()
+    if report.sound:
+        sys.stdout.write(
+            f"{path}: sound: {report.records:,} records, {report.blocks:,} blocks,"
+            f" {report.index_nodes:,} index nodes\n"
+        )
+        return 0
+    sys.stdout.write(f"{path}: DAMAGED: {len(report.problems)} problem(s)\n")
+    for problem in report.problems:
+        sys.stdout.write(f"  {problem}\n")
+    return 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
