@@ -321,16 +321,17 @@ class ReplayReader:
 
         Starts at ``start`` (default: after the records there now), checks for
         new commits every ``poll_interval`` seconds (waiting on an event, not
-        spinning), and ends cleanly on KeyboardInterrupt or when
-        ``stop_event`` is set. Takes the filters of :meth:`records`
-        (time windows apart).
+        spinning), and ends cleanly on KeyboardInterrupt, or once
+        ``stop_event`` is set and everything committed before that has been
+        yielded. Takes the filters of :meth:`records` (time windows apart).
         """
         source = self._single()
         keep = _Filter(filters.get("level"), filters.get("logger"), None, None, filters.get("match"))
         stop_event = stop_event or threading.Event()
         next_seq = start if start is not None else source.cf.record_count() + 1
         try:
-            while not stop_event.is_set():
+            while True:
+                stopping = stop_event.is_set()
                 source.cf.refresh()
                 count = source.cf.record_count()
                 if count >= next_seq:
@@ -339,6 +340,8 @@ class ReplayReader:
                             yield record
                     next_seq = count + 1
                     continue
+                if stopping:
+                    return  # what was committed before the stop has been yielded
                 stop_event.wait(poll_interval)
         except KeyboardInterrupt:
             return

@@ -1,32 +1,39 @@
-"""Quickstart: write a capture file, commit, and read records back by number.
+"""Quickstart: log through CaptureHandler, then replay the records.
 
     python examples/quickstart.py [PATH]
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 from pathlib import Path
 
-from capturelog import CaptureFile
+from capturelog import CaptureHandler, ReplayReader
 
 
 def main(path: Path) -> None:
-    # A new file (or an existing one: records are appended).
-    with CaptureFile(path, to_write=True, force_new_empty_file=True) as cf:
-        for i in range(1, 6):
-            cf.add_record(f"Hey this is my record {i}")
-        cf.set_metadata(b"processed up to 5")  # committed together with the records
-        cf.commit()  # all five become visible (and crash-safe) at once
-        print(f"There are {cf.record_count()} records in this capture file.")
+    # 1. Log as usual; the handler keeps every record whole, committed in batches.
+    handler = CaptureHandler(path)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    log = logging.getLogger("shop.orders")
+    log.info("order %s placed by %s", 1042, "ann", extra={"total": 59.9})
+    log.warning("stock low for %s: %d left", "book", 2)
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        log.exception("could not price order %s", 1042)  # ERROR: committed at once
+    logging.shutdown()  # commits what is pending (also happens at exit)
 
-    with CaptureFile(path) as cf:
-        print(cf.record_at(2))  # records are numbered from 1
-        print(cf[2:4])  # a slice of record numbers, stop excluded
-        for record in cf:
-            print(record)
-        print(cf.get_metadata())
+    # 2. Read them back: by sequence number, filtered, or re-rendered.
+    with ReplayReader(path) as reader:
+        print(f"{len(reader)} records")
+        first = reader[1]
+        print(first.capture_seq, first.levelname, first.name, first.getMessage(), first.total)
+        for record in reader.records(level="WARNING"):
+            print(record.capture_seq, record.levelname, record.getMessage())
+        print(reader[3].exc_text.splitlines()[-1])
 
 
 if __name__ == "__main__":
@@ -34,4 +41,4 @@ if __name__ == "__main__":
         main(Path(sys.argv[1]))
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            main(Path(tmp) / "Test.capture")
+            main(Path(tmp) / "app.capture")

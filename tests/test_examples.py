@@ -9,24 +9,73 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def run(name: str, *args: str) -> str:
+def run(name: str, *args: str) -> list[str]:
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    return result.stdout.splitlines()
 
 
-def test_quickstart_prints_the_seed_output(tmp_path: Path) -> None:
-    """The quickstart shows the seed's Quickstart results, then the metadata."""
-    out = run("quickstart.py", str(tmp_path / "q.capture"))
-    assert out.splitlines() == [
+def test_every_example_has_a_test() -> None:
+    """No example is left unexercised."""
+    tested = {"quickstart.py", "capturefile_basics.py", "dictconfig.py", "structlog_app.py", "post_mortem.py", "follow.py"}
+    assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_quickstart(tmp_path: Path) -> None:
+    """Logs three records through CaptureHandler, then replays them."""
+    assert run("quickstart.py", str(tmp_path / "app.capture")) == [
+        "3 records",
+        "1 INFO shop.orders order 1042 placed by ann 59.9",
+        "2 WARNING stock low for book: 2 left",
+        "3 ERROR could not price order 1042",
+        "ZeroDivisionError: division by zero",
+    ]
+
+
+def test_capturefile_basics_prints_the_seed_output(tmp_path: Path) -> None:
+    """The engine example shows the seed Quickstart's results, then the metadata."""
+    assert run("capturefile_basics.py", str(tmp_path / "q.capture")) == [
         "There are 5 records in this capture file.",
         "Hey this is my record 2",
         "['Hey this is my record 2', 'Hey this is my record 3']",
         *[f"Hey this is my record {i}" for i in range(1, 6)],
         "b'processed up to 5'",
     ]
+
+
+def test_dictconfig(tmp_path: Path) -> None:
+    """dictConfig with plain values; the capture keeps what the console filtered."""
+    lines = run("dictconfig.py", str(tmp_path))
+    assert lines[0] == "captured 7 records (the console only showed warnings)"
+    assert lines[1] == "  #1 DEBUG   job 0 started"
+    assert lines[-1] == "  #7 WARNING queue is 85% full"
+    assert len(list(tmp_path.glob("service-*.capture"))) == 1
+
+
+def test_structlog_app(tmp_path: Path) -> None:
+    """Events come back as dicts, the exception as structured data."""
+    assert run("structlog_app.py", str(tmp_path / "e.capture")) == [
+        "1 info cart.updated {'session': 's-81'}",
+        "2 error payment.failed {'session': 's-81'}",
+        "exception type: TimeoutError",
+        "rendered: cart.updated session='s-81' items=3 total=42.5",
+    ]
+
+
+def test_post_mortem() -> None:
+    """Finds the first error and re-renders the 1.5 s around it (15 records)."""
+    lines = run("post_mortem.py")
+    assert lines[0] == "first error: #401 charge 400 status failed"
+    assert lines[1] == "   391 INFO    payments: charge 390 status ok"
+    assert "   401 ERROR   payments: charge 400 status failed" in lines
+    assert lines[-1] == "15 records around the first error"
+
+
+def test_follow(tmp_path: Path) -> None:
+    """Follows a live file to the end of the writer's work."""
+    lines = run("follow.py", str(tmp_path / "live.capture"))
+    assert lines[0] == "1 INFO heartbeat 0"
+    assert lines[-2] == "6 ERROR lost connection to db-1"
+    assert lines[-1] == "6 records in all"

@@ -1,0 +1,209 @@
+"""The capturelog command, run as the installed console script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+from pathlib import Path
+
+import pytest
+
+from capturelog import CaptureFile, CaptureHandler
+
+SCRIPT = str(Path(sys.executable).parent / "capturelog")
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCRIPT, *args], capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL
+    )
+
+
+@pytest.fixture(scope="module")
+def logfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file written by CaptureHandler with known contents, and times T0 + i."""
+    path = tmp_path_factory.mktemp("cli") / "app.capture"
+    handler = CaptureHandler(path, commit_interval=None)
+    names = ["svc.api", "svc.db", "svc.db.pool"]
+    levels = [logging.INFO, logging.DEBUG, logging.WARNING, logging.INFO]
+    for i in range(200):
+        record = logging.LogRecord(names[i % 3], levels[i % 4], "/app/m.py", i, "request %d from %s", (i, "ann"), None)
+        record.created = 1_800_000_000.0 + i
+        record.msecs = 0.0
+        handler.handle(record)
+    try:
+        raise RuntimeError("disk on fire")
+    except RuntimeError:
+        record = logging.LogRecord("svc.db", logging.ERROR, "/app/m.py", 999, "write failed", (), sys.exc_info())
+        record.created = 1_800_000_300.0
+        record.order_id = 77
+        handler.handle(record)
+    handler.close()
+    return path
+
+
+def test_cat_prints_one_line_per_record_and_tracebacks(logfile: Path) -> None:
+    """Default output: a line per record, the traceback after its record."""
+    result = run("cat", str(logfile))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("INFO     svc.api: request 0 from ann")
+    assert "ERROR    svc.db: write failed" in lines[200]
+    assert lines[-1] == "RuntimeError: disk on fire"
+    assert "\x1b[" not in result.stdout  # never colour into a pipe
+
+
+def test_cat_filters_and_slices(logfile: Path) -> None:
+    """--start/--stop (stop excluded), --level, --logger, --grep, --since/--until."""
+    out = run("cat", str(logfile), "--start", "3", "--stop", "5", "--format", "%(message)s").stdout
+    assert out.splitlines() == ["request 2 from ann", "request 3 from ann"]
+    out = run("cat", str(logfile), "--level", "warning", "--format", "%(levelname)s").stdout
+    assert out.splitlines()[:50] == ["WARNING"] * 50 and out.splitlines()[50] == "ERROR"
+    out = run("cat", str(logfile), "--logger", "svc.db", "--stop", "201", "--format", "%(name)s").stdout
+    assert set(out.split()) == {"svc.db", "svc.db.pool"}
+    out = run("cat", str(logfile), "--grep", r"request 1\d\d ", "--format", "%(message)s").stdout
+    assert len(out.splitlines()) == 100
+    out = run(
+        "cat", str(logfile), "--since", "1800000010", "--until", "2027-01-15T08:00:13+00:00",
+        "--format", "%(message)s",
+    ).stdout  # fmt: skip
+    assert out.splitlines() == [f"request {i} from ann" for i in (10, 11, 12)]
+
+
+def test_cat_json_lines_have_every_field(logfile: Path) -> None:
+    """--json gives one object per record with the fields and the rendered message."""
+    out = run("cat", str(logfile), "--json", "--start", "201").stdout
+    record = json.loads(out)
+    assert record["message"] == "write failed"
+    assert record["seq"] == 201 and record["level"] == "ERROR" and record["logger"] == "svc.db"
+    assert record["order_id"] == 77
+    assert "RuntimeError: disk on fire" in record["exc_text"]
+    assert record["lineno"] == 999 and record["pathname"] == "/app/m.py"
+
+
+def test_tail_show_stats_verify(logfile: Path) -> None:
+    """tail -n, show (all attributes), stats (counts, span, size, state), verify."""
+    out = run("tail", str(logfile), "-n", "2", "--format", "%(message)s").stdout
+    assert out.splitlines()[:2] == ["request 199 from ann", "write failed"]
+    out = run("show", str(logfile), "201").stdout
+    assert "record 201 of 201" in out and "order_id: 77" in out and "RuntimeError: disk on fire" in out
+    assert "template: 'write failed'" in out
+    out = run("stats", str(logfile)).stdout
+    assert "records:     201 committed" in out
+    assert "no writer has the file open" in out
+    assert "WARNING            50" in out and "svc.db.pool" in out
+    result = run("verify", str(logfile))
+    assert result.returncode == 0
+    assert "sound: 201 records" in result.stdout
+
+
+def test_stats_sees_a_live_writer(tmp_path: Path) -> None:
+    """stats says when a writer has the file open."""
+    path = tmp_path / "live.capture"
+    with CaptureFile(path, to_write=True):
+        assert "a writer has the file open" in run("stats", str(path)).stdout
+
+
+def test_verify_reports_damage_and_where(tmp_path: Path) -> None:
+    """A damaged block and a damaged master node are each named, with a non-zero exit."""
+    path = tmp_path / "d.capture"
+    handler = CaptureHandler(path, commit_interval=None)
+    log = logging.getLogger("verify.damage")
+    log.handlers = [handler]
+    log.propagate = False
+    for i in range(5000):
+        log.warning("line %d %s", i, "x" * (i % 50))
+    handler.close()
+    with open(path, "r+b") as f:
+        f.seek(86016 + 500)
+        f.write(b"\xff" * 8)
+        f.seek(4096 + 7)
+        f.write(b"\x00\x01")
+    result = run("verify", str(path))
+    assert result.returncode == 3
+    assert "DAMAGED" in result.stdout
+    assert "block at byte 86016" in result.stdout
+    assert "master node A at byte 4096" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    """Missing file, foreign file, bad time, bad record number: one line, non-zero."""
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("hello\n")
+    for args in (
+        ["cat", str(tmp_path / "missing.capture")],
+        ["cat", str(foreign)],
+        ["cat", str(foreign), "--since", "soon"],
+        ["show", str(foreign), "1"],
+    ):
+        result = run(*args)
+        assert result.returncode != 0
+        assert result.stderr.startswith("capturelog: error: ")
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+    result = run("cat")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_a_closed_pipe_ends_quietly(logfile: Path) -> None:
+    """`capturelog cat ... | head -1` exits cleanly with no traceback."""
+    result = subprocess.run(
+        f"'{SCRIPT}' cat '{logfile}' | head -1", shell=True, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.count("\n") == 1
+    assert result.stderr == ""
+
+
+def test_colour_on_a_terminal_and_no_color(logfile: Path) -> None:
+    """--color always colours by level; NO_COLOR turns auto off."""
+    out = run("cat", str(logfile), "--level", "error", "--color", "always").stdout
+    assert out.startswith("\x1b[31m")
+    env = dict(os.environ, NO_COLOR="1")
+    assert "\x1b[" not in run("cat", str(logfile), env=env).stdout
+
+
+def test_python_dash_m_and_files_from_structlog(tmp_path: Path) -> None:
+    """python -m capturelog works, on a file that structlog wrote."""
+    path = tmp_path / "events.capture"
+    code = (
+        "import structlog, sys\n"
+        "from capturelog.structlog import CaptureLoggerFactory\n"
+        "f = CaptureLoggerFactory(sys.argv[1])\n"
+        "structlog.configure(processors=[structlog.processors.add_log_level], logger_factory=f)\n"
+        "structlog.get_logger('shop').warning('order.placed', order=12, total=9.5)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "capturelog", "cat", str(path), "--format", "%(levelname)s %(name)s %(message)s"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.stdout.strip() == "WARNING shop order.placed order=12 total=9.5"
+    out = json.loads(run("cat", str(path), "--json").stdout)
+    assert out["msg"]["order"] == 12
+
+
+def test_tail_follow_prints_new_records(tmp_path: Path) -> None:
+    """tail -f prints records committed after it started, until interrupted."""
+    path = tmp_path / "f.capture"
+    handler = CaptureHandler(path, commit_every=1)
+    log = logging.getLogger("tail.follow")
+    log.handlers = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.info("before")
+    proc = subprocess.Popen(
+        [SCRIPT, "tail", str(path), "-f", "--interval", "0.05", "--format", "%(message)s"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "before\n"
+    log.info("after")
+    assert proc.stdout.readline() == "after\n"
+    proc.send_signal(2)  # Ctrl-C
+    assert proc.wait(timeout=30) in (0, 130)
+    handler.close()
+

@@ -1,0 +1,189 @@
+"""ReplayReader: lookups, filters, time windows by binary search, replay, follow, merging."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from capturelog import CaptureFile, CaptureHandler, ReplayReader
+from capturelog.replay import to_timestamp
+
+T0 = 1_800_000_000.0  # a fixed epoch second for made-up records
+
+
+def write_records(path: Path, specs: list[tuple[float, int, str, str]]) -> None:
+    """Log records with chosen times, levels, loggers and messages."""
+    handler = CaptureHandler(path, commit_interval=None)
+    for created, level, name, message in specs:
+        record = logging.LogRecord(name, level, "/app/mod.py", 1, message, None, None)
+        record.created = created
+        record.msecs = 0.0
+        handler.handle(record)
+    handler.close()
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    path = tmp_path / "s.capture"
+    names = ["svc", "svc.db", "svc.db.pool", "svc.dbx", "other"]
+    levels = [logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR]
+    write_records(
+        path,
+        [(T0 + i, levels[i % 4], names[i % 5], f"event {i}") for i in range(1000)],
+    )
+    return path
+
+
+def test_lookup_by_number_slices_and_events(sample: Path) -> None:
+    """reader[n], reader[a:b], reader.record(n) and reader.event(n) agree."""
+    with ReplayReader(sample) as reader:
+        assert len(reader) == 1000
+        assert reader[1].getMessage() == "event 0"
+        assert reader[-1].getMessage() == "event 999"
+        assert reader.record(10).capture_seq == 10  # type: ignore[attr-defined]
+        assert reader[10].capture_file == str(sample)  # type: ignore[attr-defined]
+        assert [r.getMessage() for r in reader[5:8]] == ["event 4", "event 5", "event 6"]
+        assert [r.capture_seq for r in reader[1:10:4]] == [1, 5, 9]  # type: ignore[attr-defined]
+        assert reader.event(3)["msg"] == "event 2"
+        with pytest.raises(IndexError):
+            reader[1001]
+
+
+def test_filters(sample: Path) -> None:
+    """level, logger (with children only), match and start/stop combine."""
+    with ReplayReader(sample) as reader:
+        errors = list(reader.records(level="ERROR"))
+        assert len(errors) == 250 and all(r.levelno == logging.ERROR for r in errors)
+        db = list(reader.records(logger="svc.db"))
+        assert {r.name for r in db} == {"svc.db", "svc.db.pool"}  # not svc.dbx
+        assert [r.getMessage() for r in reader.records(match=r"event 99\d")] == [
+            f"event {i}" for i in range(990, 1000)
+        ]
+        window = list(reader.records(100, 110, level=logging.WARNING))
+        assert [r.capture_seq for r in window] == [100, 103, 104, 107, 108]  # type: ignore[attr-defined]
+
+
+def test_time_window_by_binary_search(sample: Path) -> None:
+    """since/until take datetimes, ISO strings or epoch seconds; since <= t < until."""
+    since = datetime.fromtimestamp(T0 + 500, tz=timezone.utc)
+    with ReplayReader(sample) as reader:
+        by_datetime = [r.getMessage() for r in reader.records(since=since, until=T0 + 503)]
+        assert by_datetime == ["event 500", "event 501", "event 502"]
+        iso = since.isoformat()
+        assert [r.getMessage() for r in reader.records(since=iso, until=T0 + 501)] == ["event 500"]
+        assert list(reader.records(since=T0 + 5000)) == []
+        assert len(list(reader.records(until=T0 + 10))) == 10
+
+
+def test_time_search_reads_few_records(sample: Path) -> None:
+    """Finding a window deep in the file reads O(log n) records, not all of them."""
+    with ReplayReader(sample) as reader:
+        source = reader._sources[0]
+        calls = 0
+        original = source.created
+
+        def counting(seq: int) -> float:
+            nonlocal calls
+            calls += 1
+            return original(seq)
+
+        source.created = counting  # type: ignore[method-assign]
+        assert len(list(reader.records(since=T0 + 900, until=T0 + 905))) == 5
+        assert calls <= 12
+
+
+def test_small_clock_steps_backwards_are_tolerated(tmp_path: Path) -> None:
+    """A clock stepping back 1 s inside the window loses no record of it."""
+    path = tmp_path / "skew.capture"
+    times = [T0 + i for i in range(100)]
+    times[50] = T0 + 48.5  # stepped back
+    write_records(path, [(t, logging.INFO, "x", f"m{i}") for i, t in enumerate(times)])
+    with ReplayReader(path) as reader:
+        got = [r.getMessage() for r in reader.records(since=T0 + 48, until=T0 + 52)]
+    assert got == ["m48", "m49", "m50", "m51"]
+
+
+def test_replay_into_a_handler_and_a_logger(sample: Path) -> None:
+    """replay() re-renders records through any handler or logger, with filters."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    with ReplayReader(sample) as reader:
+        assert reader.replay(handler, level="ERROR", logger="svc.db.pool") == 50
+        assert lines[0] == "ERROR svc.db.pool event 7"
+        lines.clear()
+        logger = logging.getLogger("replay.target")
+        logger.handlers = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)
+        sent = reader.replay(logger, 1, 11)
+    assert sent == 4 and lines[0] == "WARNING svc.db.pool event 2"
+
+
+def test_follow_yields_new_commits(tmp_path: Path) -> None:
+    """follow() yields records as a live writer commits them, and stops on request."""
+    path = tmp_path / "live.capture"
+    handler = CaptureHandler(path, commit_every=1, commit_interval=None)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        with ReplayReader(path) as reader:
+            for record in reader.follow(1, poll_interval=0.02, stop_event=stop, level="INFO"):
+                seen.append(record.getMessage())
+                if len(seen) == 3:
+                    stop.set()
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    log = logging.getLogger("follow.test")
+    log.handlers = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    deadline = time.monotonic() + 20
+    i = 0
+    while thread.is_alive() and time.monotonic() < deadline:
+        log.debug("filtered out %d", i)
+        log.info("live %d", i)
+        i += 1
+        time.sleep(0.01)  # paces the writer; the reader waits on its own
+    thread.join(timeout=5)
+    handler.close()
+    assert not thread.is_alive()
+    assert seen == ["live 0", "live 1", "live 2"]
+
+
+def test_several_files_merge_in_time_order(tmp_path: Path) -> None:
+    """Files from several processes interleave by time; each record names its file."""
+    a, b = tmp_path / "a.capture", tmp_path / "b.capture"
+    write_records(a, [(T0 + 2 * i, logging.INFO, "a", f"a{i}") for i in range(5)])
+    write_records(b, [(T0 + 2 * i + 1, logging.INFO, "b", f"b{i}") for i in range(5)])
+    with ReplayReader([a, b]) as reader:
+        merged = list(reader.records())
+        assert [r.getMessage() for r in merged] == [x for i in range(5) for x in (f"a{i}", f"b{i}")]
+        assert {r.capture_file for r in merged} == {str(a), str(b)}  # type: ignore[attr-defined]
+        assert len(reader) == 10
+        window = [r.getMessage() for r in reader.records(since=T0 + 3, until=T0 + 6)]
+        assert window == ["b1", "a2", "b2"]
+        with pytest.raises(TypeError, match="several"):
+            reader[1]
+
+
+def test_time_parsing() -> None:
+    """Times as numbers, numeric strings, ISO strings with Z or offsets, datetimes."""
+    assert to_timestamp(5) == 5.0
+    assert to_timestamp("5.5") == 5.5
+    assert to_timestamp("2027-01-15T08:00:00Z") == to_timestamp("2027-01-15T09:00:00+01:00")
+    assert to_timestamp(datetime(2027, 1, 15, tzinfo=timezone.utc)) == 1799971200.0
+    with pytest.raises(ValueError, match="not a time"):
+        to_timestamp("yesterday")
