@@ -120,6 +120,10 @@ class BlockReader:
                         self._blocks_bytes -= len(self._blocks.pop(oldest))
         return block
 
+    def cached(self, pos: int) -> bytes | None:
+        """The block at ``pos`` if the cache has it."""
+        return self._blocks.get(pos)
+
     def load(self, view: View, pos: int) -> bytes:
         """Read and decompress the block at ``pos``, bypassing the cache."""
         compressed, _ = self.read_compressed(view, pos)
@@ -187,24 +191,28 @@ class BlockReader:
 class Walk:
     """Block access for one walk through the records in order.
 
-    A walk reads every block once, so it bypasses the shared cache (it would
-    only evict what random reads keep there) and holds the last few blocks
-    itself: a full index node is written a few blocks after its records, and
-    both are needed at once. Memory stays bounded however long the walk.
+    A walk reads every block once. It looks in the shared cache, but only its
+    first few blocks go into it (a short walk, such as a time-window query,
+    is often repeated; a long scan would only evict what random reads keep
+    there). It holds its last few blocks itself: a full index node is written
+    a few blocks after its records, and both are needed at once. Memory stays
+    bounded however long the walk.
 
     Decompressing ahead on worker threads was measured and dropped: each
     worker step needs the GIL, which the walking thread holds while it turns
     bytes into records, and the hand-offs cost what the second core saved.
     """
 
-    __slots__ = ("_reader", "_recent", "_view")
+    __slots__ = ("_reader", "_recent", "_share", "_view")
 
     _KEEP = 16
+    _SHARED = 8
 
     def __init__(self, reader: BlockReader, view: View) -> None:
         self._reader = reader
         self._view = view
         self._recent: dict[int, bytes | bytearray] = {}
+        self._share = self._SHARED
 
     def block(self, pos: int) -> bytes | bytearray:
         """The uncompressed block at ``pos``."""
@@ -213,7 +221,11 @@ class Walk:
             view = self._view
             if pos == view.limit:
                 return view.pending
-            block = self._reader.load(view, pos)
+            if self._share:
+                self._share -= 1
+                block = self._reader.block(view, pos)  # through the shared cache
+            else:
+                block = self._reader.cached(pos) or self._reader.load(view, pos)
             recent = self._recent
             recent[pos] = block
             if len(recent) > self._KEEP:

@@ -21,10 +21,11 @@ __all__ = ["ReplayReader", "to_timestamp"]
 
 TimeLike = Union[datetime, str, int, float]
 
-# How far back a writer's clock may step (NTP slew, a VM resumed) without
-# --since/--until missing records: the search starts this much earlier and
-# the scan runs this much past the end of the window.
-CLOCK_SKEW = 2.0
+# How far back a writer's clock may step (an NTP correction) without a time
+# window missing records: the search starts this much before ``since`` and the
+# scan runs this much past ``until``. Records in that margin cost only a
+# msgpack unpack each.
+CLOCK_SKEW = 0.1
 
 
 def to_timestamp(value: TimeLike) -> float:
@@ -68,6 +69,18 @@ class _Filter:
         self.since = to_timestamp(since) if since is not None else None
         self.until = to_timestamp(until) if until is not None else None
         self.match = re.compile(match) if isinstance(match, str) else match
+
+    def data_ok(self, data: dict[str, Any]) -> bool:
+        """A cheap first test on a stored ``log`` map, before building a record."""
+        if self.level is not None:
+            levelno = data.get("l", 0)
+            if isinstance(levelno, int) and levelno < self.level:
+                return False
+        if self.logger:
+            name = data.get("n")
+            if isinstance(name, str) and name != self.logger and not name.startswith(self.prefix):  # type: ignore[arg-type]
+                return False
+        return True
 
     def __call__(self, record: logging.LogRecord) -> bool:
         if self.level is not None and record.levelno < self.level:
@@ -114,38 +127,67 @@ class _Source:
         return record
 
     def created(self, seq: int) -> float:
-        data = self.data(seq)
+        return self.time_of(self.data(seq), seq)
+
+    def time_of(self, data: dict[str, Any], seq: int) -> float:
+        """A stored record's time, without building a LogRecord for log maps."""
         if data.get("k") == EVENT_KIND:
             return self.decoder.record(data, seq).created
         value = data.get("c", 0.0)
         return float(value) if isinstance(value, (int, float)) else 0.0
 
-    def iterate(self, start: int, stop: int) -> Iterator[logging.LogRecord]:
-        """Records ``start`` .. ``stop - 1`` in order, decoded."""
-        decode = self.decoder.record
+    def iterate_data(self, start: int, stop: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(number, stored map) for records ``start`` .. ``stop - 1``."""
         unpack = self.decoder.data
         check = self.check
-        path = self.path
         seq = start
         for payload in self.cf.record_generator(start):
             if seq >= stop:
                 return
-            record = decode(check(unpack(payload), seq), seq)
-            record.capture_file = path  # type: ignore[attr-defined]
-            yield record
+            yield seq, check(unpack(payload), seq)
             seq += 1
 
+    def build(self, data: dict[str, Any], seq: int) -> logging.LogRecord:
+        record = self.decoder.record(data, seq)
+        record.capture_file = self.path  # type: ignore[attr-defined]
+        return record
+
+    def iterate(self, start: int, stop: int) -> Iterator[logging.LogRecord]:
+        """Records ``start`` .. ``stop - 1`` in order, decoded."""
+        build = self.build
+        for seq, data in self.iterate_data(start, stop):
+            yield build(data, seq)
+
     def first_at_or_after(self, when: float, lo: int = 1) -> int:
-        """The first record number whose time is at or after ``when``, by binary
-        search (times are taken as non-decreasing; see ReplayReader.records)."""
+        """The first record number whose time is at or after ``when``.
+
+        A search over the records' times, taken as non-decreasing: steps that
+        interpolate between the times at both ends (logs arrive at a fairly
+        steady rate, so that lands close) alternate with halving steps (so a
+        burst cannot make it slow), about log2(n) reads at worst.
+        """
         hi = self.cf.record_count() + 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.created(mid) < when:
-                lo = mid + 1
+        if lo >= hi:
+            return lo
+        lo_time = self.created(lo)
+        if lo_time >= when:
+            return lo
+        hi_time: float | None = None
+        bisect = False
+        # Invariant: time(lo) < when; records at hi and after are >= when.
+        while hi - lo > 1:
+            if bisect or hi_time is None or hi_time <= lo_time:
+                mid = (lo + hi) // 2
             else:
-                hi = mid
-        return lo
+                share = (when - lo_time) / (hi_time - lo_time)
+                mid = min(hi - 1, max(lo + 1, lo + int(share * (hi - lo))))
+            bisect = not bisect
+            mid_time = self.created(mid)
+            if mid_time < when:
+                lo, lo_time = mid, mid_time
+            else:
+                hi, hi_time = mid, mid_time
+        return hi
 
 
 class ReplayReader:
@@ -246,6 +288,7 @@ class ReplayReader:
         since: TimeLike | None = None,
         until: TimeLike | None = None,
         match: str | re.Pattern[str] | None = None,
+        skew: float = CLOCK_SKEW,
     ) -> Iterator[logging.LogRecord]:
         """Records in order, filtered.
 
@@ -259,32 +302,43 @@ class ReplayReader:
                 datetimes, ISO 8601 strings or epoch seconds.
             match: a regular expression searched in the rendered message.
 
-        The window is found by binary search over the records' times, not by
-        a scan. Clocks can step backwards a little (NTP, a resumed VM), so the
-        search starts ``CLOCK_SKEW`` (2 s) before ``since`` and the scan
-        stops at the first record more than ``CLOCK_SKEW`` past ``until``;
-        records within the window are returned even if slightly out of order.
-        A clock that jumps back further than that can hide records from a
-        time query (but never from a plain scan).
+        The window is found by a search over the records' times (see
+        ``first_at_or_after``), not by a scan. The rule for clocks that step
+        backwards: the search looks for ``since - skew`` and the scan stops at
+        the first record later than ``until + skew``, so every record whose
+        time is in the window is returned as long as no record is more than
+        ``skew`` seconds (default 0.1) older than one written before it.
+        Larger steps back can hide records from a time query, never from a
+        plain scan.
         """
         keep = _Filter(level, logger, since, until, match)
-        streams = [self._stream(source, start, stop, keep) for source in self._sources]
+        streams = [self._stream(source, start, stop, keep, skew) for source in self._sources]
         if len(streams) == 1:
             return streams[0]
         return heapq.merge(*streams, key=lambda record: record.created)
 
     def _stream(
-        self, source: _Source, start: int | None, stop: int | None, keep: _Filter
+        self, source: _Source, start: int | None, stop: int | None, keep: _Filter, skew: float
     ) -> Iterator[logging.LogRecord]:
         count = source.cf.record_count()
         first = max(start or 1, 1)
         last = min(stop if stop is not None else count + 1, count + 1)
-        if keep.since is not None and first < last:
-            first = max(first, source.first_at_or_after(keep.since - CLOCK_SKEW, first))
-        end_time = keep.until + CLOCK_SKEW if keep.until is not None else None
-        for record in source.iterate(first, last):
-            if end_time is not None and record.created >= end_time:
-                return
+        since, until = keep.since, keep.until
+        if since is not None and first < last:
+            first = max(first, source.first_at_or_after(since - skew, first))
+        end_time = until + skew if until is not None else None
+        timed = since is not None or until is not None
+        build = source.build
+        for seq, data in source.iterate_data(first, last):
+            if timed:
+                created = source.time_of(data, seq)
+                if end_time is not None and created >= end_time:
+                    return
+                if (since is not None and created < since) or (until is not None and created >= until):
+                    continue
+            if data.get("k") != EVENT_KIND and not keep.data_ok(data):
+                continue
+            record = build(data, seq)
             if keep(record):
                 yield record
 
