@@ -68,7 +68,9 @@ def main() -> None:
               f" {os.path.getsize(text_path) / 1e6:.1f} MB as text)")  # fmt: skip
         with open(os.devnull, "w") as null:
             cat = min(timed(lambda: subprocess.run([script, "cat", path], stdout=null, check=True)) for _ in range(2))
-            grep = min(timed(lambda: subprocess.run(["grep", "request", text_path], stdout=null, check=True)) for _ in range(2))
+            # GNU grep stops at the first match when its output is /dev/null, so
+            # it writes into a pipe here, read and thrown away.
+            grep = min(timed(lambda: subprocess.run(["grep", "request", text_path], stdout=subprocess.PIPE, check=True)) for _ in range(2))
 
         def raw() -> None:
             with CaptureFile(path, encoding=None) as cf:

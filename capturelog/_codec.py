@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -38,6 +39,7 @@ __all__ = [
     "RecordEncoder",
     "expand",
     "pack_data",
+    "record_time",
     "unpack_data",
 ]
 
@@ -128,6 +130,22 @@ def _ext_hook(code: int, data: bytes) -> object:
     return msgpack.ExtType(code, data)
 
 
+_TIME_FIRST = b"\xa1c\xcb"  # after a map header: key "c", then a float64
+_FLOAT = struct.Struct(">d")
+
+
+def record_time(payload: bytes) -> float | None:
+    """The time of a stored ``log`` record read straight from its bytes (the
+    encoder puts it first), or None when the record is not laid out that way."""
+    if not payload:
+        return None
+    head = payload[0]
+    start = 1 if head & 0xF0 == 0x80 else 3 if head == 0xDE else 0  # fixmap, map16
+    if start and payload[start : start + 3] == _TIME_FIRST and len(payload) >= start + 11:
+        return float(_FLOAT.unpack_from(payload, start + 3)[0])
+    return None
+
+
 def unpack_data(data: bytes) -> Any:
     """Unpack one stored value; allocations are bounded by ``len(data)``."""
     return msgpack.unpackb(
@@ -159,6 +177,9 @@ class RecordEncoder:
         attrs = record.__dict__
         levelno = attrs["levelno"]
         data: dict[str, Any] = {
+            # The time goes first, so a time search can read it at a fixed
+            # offset without unpacking the record (see record_time).
+            "c": float(attrs["created"]),
             "k": LOGGING_KIND,
             "v": SCHEMA,
             "n": attrs["name"],
@@ -167,7 +188,6 @@ class RecordEncoder:
             "p": attrs["pathname"],
             "ln": attrs["lineno"],
             "fn": attrs["funcName"],
-            "c": attrs["created"],
             # msecs is stored, not derived: Python versions compute it differently.
             "ms": attrs["msecs"],
             "r": attrs["relativeCreated"],

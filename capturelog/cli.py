@@ -106,6 +106,10 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--since", help="time (ISO 8601 or epoch seconds), inclusive")
     group.add_argument("--until", help="time (ISO 8601 or epoch seconds), exclusive")
     group.add_argument("--grep", help="regular expression searched in the message")
+    group.add_argument(
+        "--skew", type=float, default=0.1,
+        help="seconds a clock may have stepped back inside a time window (default 0.1)",
+    )  # fmt: skip
 
 
 def _output(parser: argparse.ArgumentParser) -> None:
@@ -212,6 +216,7 @@ def _cat(args: argparse.Namespace) -> int:
             since=args.since,
             until=args.until,
             match=args.grep,
+            skew=args.skew,
         )
         for record in records:
             printer.write(record)
@@ -288,7 +293,10 @@ def _stats(args: argparse.Namespace) -> int:
             if n % 5000 == 0:
                 progress(n, count)
         progress.done()
-        data_size = source.cf._view.limit - source.cf._config.data_start
+        view = source.cf._view
+        # Compressed blocks in the file, plus the block not compressed yet
+        # (it lives in the master node).
+        data_size = view.limit - source.cf._config.data_start + len(view.pending)
         with open(path, "rb") as f:
             writing = writer_active(f.fileno())
     out = sys.stdout
@@ -301,8 +309,11 @@ def _stats(args: argparse.Namespace) -> int:
     if first is not None and last is not None:
         out.write(f"time span:   {time_text(first)} .. {time_text(last)} ({last - first:,.3f} s)\n")
     size = os.path.getsize(path)
-    ratio = f"{raw / data_size:.1f}x" if data_size > 0 else "-"
-    out.write(f"size:        {size:,} bytes on disk, {data_size:,} bytes of data; records {raw:,} bytes ({ratio} compression)\n")
+    ratio = f"{raw / data_size:.1f}" if data_size > 0 else "-"
+    out.write(
+        f"size:        {size:,} bytes on disk (grown ahead in steps), {data_size:,} bytes of"
+        f" data for {raw:,} bytes of records (compression ratio {ratio})\n"
+    )
     out.write("levels:\n")
     for name, n in sorted(levels.items(), key=lambda item: -item[1]):
         out.write(f"  {name:<10} {n:>10,}\n")

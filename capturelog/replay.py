@@ -13,7 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Union, overload
 
-from ._codec import EVENT_KIND, RecordDecoder, expand
+from ._codec import EVENT_KIND, RecordDecoder, expand, record_time
 from .capturefile import CaptureFile
 from .exceptions import InvalidCaptureFile
 
@@ -127,7 +127,11 @@ class _Source:
         return record
 
     def created(self, seq: int) -> float:
-        return self.time_of(self.data(seq), seq)
+        payload = self.cf.record_at(seq)
+        fast = record_time(payload)  # type: ignore[arg-type]
+        if fast is not None:
+            return fast
+        return self.time_of(self.check(self.decoder.data(payload), seq), seq)
 
     def time_of(self, data: dict[str, Any], seq: int) -> float:
         """A stored record's time, without building a LogRecord for log maps."""
@@ -328,14 +332,24 @@ class ReplayReader:
             first = max(first, source.first_at_or_after(since - skew, first))
         end_time = until + skew if until is not None else None
         timed = since is not None or until is not None
-        build = source.build
-        for seq, data in source.iterate_data(first, last):
+        build, unpack, check = source.build, source.decoder.data, source.check
+        seq = first - 1
+        for payload in source.cf.record_generator(first):
+            seq += 1
+            if seq >= last:
+                return
+            data = None
             if timed:
-                created = source.time_of(data, seq)
+                created = record_time(payload)  # type: ignore[arg-type]
+                if created is None:
+                    data = check(unpack(payload), seq)
+                    created = source.time_of(data, seq)
                 if end_time is not None and created >= end_time:
                     return
                 if (since is not None and created < since) or (until is not None and created >= until):
                     continue
+            if data is None:
+                data = check(unpack(payload), seq)
             if data.get("k") != EVENT_KIND and not keep.data_ok(data):
                 continue
             record = build(data, seq)

@@ -130,3 +130,15 @@ def test_nothing_derivable_is_stored() -> None:
     assert not {"filename", "module", "levelname", "exc_text", "stack_info", "args"} & data.keys()
     assert data["kind"] == "log" and data["schema"] == 1
     assert data["msg"] == "hello" and data["name"] == "svc.db"
+
+
+def test_the_time_is_readable_without_unpacking() -> None:
+    """record_time reads a record's time from its bytes, with or without args and extras."""
+    from capturelog._codec import record_time
+
+    for record in (make("no args"), make("%s %s", ("a", 1), x_one=1, x_two=[2])):
+        payload = RecordEncoder().encode(record)
+        assert record_time(payload) == record.created
+        assert unpack_data(payload)["c"] == record.created
+    assert record_time(b"") is None
+    assert record_time(b"\x81\xa1k\xa3log") is None

@@ -146,7 +146,7 @@ def test_follow_yields_new_commits(tmp_path: Path) -> None:
             for record in reader.follow(1, poll_interval=0.02, stop_event=stop, level="INFO"):
                 seen.append(record.getMessage())
                 if len(seen) == 3:
-                    stop.set()
+                    break
 
     thread = threading.Thread(target=consume)
     thread.start()
@@ -162,9 +162,14 @@ def test_follow_yields_new_commits(tmp_path: Path) -> None:
         i += 1
         time.sleep(0.01)  # paces the writer; the reader waits on its own
     thread.join(timeout=5)
-    handler.close()
     assert not thread.is_alive()
     assert seen == ["live 0", "live 1", "live 2"]
+    # Setting stop_event ends a follow once what was committed before is out.
+    stop.set()
+    handler.close()
+    with ReplayReader(path) as reader:
+        drained = [r.getMessage() for r in reader.follow(1, stop_event=stop, level="INFO")]
+    assert drained == [f"live {n}" for n in range(i)]
 
 
 def test_several_files_merge_in_time_order(tmp_path: Path) -> None:
