@@ -197,7 +197,7 @@ def test_foreign_files_get_a_clear_error(path: Path, content: bytes, message: st
 def test_truncated_file_is_caught_at_open(path: Path) -> None:
     """A file cut below its committed data says it was truncated."""
     with CaptureFile(path, to_write=True) as cf:
-        for i in range(20000):
+        for _ in range(20000):
             cf.add_record(os.urandom(50).hex())
         cf.commit()
     with CaptureFile(path) as cf:

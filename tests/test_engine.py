@@ -378,7 +378,7 @@ def test_a_failed_write_drops_the_transaction_and_keeps_the_file(path: Path) -> 
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, old_limit[1]))
     try:
         with pytest.raises(OSError):
-            for i in range(200_000):
+            for _ in range(200_000):
                 cf.add_record(os.urandom(100).hex())
             cf.commit()
     finally:

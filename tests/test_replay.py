@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from capturelog import CaptureFile, CaptureHandler, ReplayReader
+from capturelog import CaptureHandler, ReplayReader
 from capturelog.replay import to_timestamp
 
 T0 = 1_800_000_000.0  # a fixed epoch second for made-up records
