@@ -179,7 +179,7 @@ class RecordEncoder:
         data: dict[str, Any] = {
             # The time goes first, so a time search can read it at a fixed
             # offset without unpacking the record (see record_time).
-            "c": float(attrs["created"]),
+            "c": attrs["created"],
             "k": LOGGING_KIND,
             "v": SCHEMA,
             "n": attrs["name"],

@@ -95,6 +95,7 @@ class Appender:
         durable: bool,
         locking: bool,
         pid: int,
+        background: bool = True,
     ) -> None:
         self.fd = fd
         self.pid = pid
@@ -120,7 +121,7 @@ class Appender:
         self.open_key = view.limit
         self._inflight: deque[tuple[int, Future[bytes]]] = deque()
         self._deferred: deque[tuple[int, list[int]]] = deque()
-        self._pool = shared_pool()
+        self._pool = shared_pool() if background else None
         # Two blocks in flight keep both cores busy; more only lengthens the
         # wait at each commit (measured: benchmarks/bench_engine.py).
         self._max_inflight = 2

@@ -82,6 +82,11 @@ class CaptureFile:
             death of the process, not of the machine.
         cache_bytes: bound on the decompressed blocks a reader keeps.
         compression_level: zlib level for new blocks (1 fastest, 9 smallest).
+        background_compression: compress full blocks on worker threads while
+            records are added. It pays when records arrive in bulk; a caller
+            that does other Python work between records (a logging handler)
+            does better compressing in its own thread, since every hand-off
+            to a worker waits for the GIL.
 
     Raises:
         InvalidCaptureFile: the file is not a capture file, is of another
@@ -102,6 +107,7 @@ class CaptureFile:
         durable: bool = False,
         cache_bytes: int = 16 << 20,
         compression_level: int = 4,
+        background_compression: bool = True,
     ) -> None:
         self.file_name = os.fspath(file_name)
         self.to_write = to_write
@@ -113,6 +119,7 @@ class CaptureFile:
         if cache_bytes < 0:
             raise ValueError(f"cache_bytes must be >= 0, not {cache_bytes}")
         self._level = compression_level
+        self._background = background_compression
         self._cache_bytes = cache_bytes
         self._fd = -1
         self._key: tuple[int, int] | None = None
@@ -551,6 +558,7 @@ class CaptureFile:
             self.durable,
             self.use_os_file_locking,
             self._pid,
+            self._background,
         )
 
     def _writer_view(self) -> View:

@@ -93,6 +93,7 @@ class CaptureHandler(logging.Handler):
         self.compression_level = compression_level
         self.baseFilename = ""  # the file in use, once opened (FileHandler's name for it)
         self._encoder = RecordEncoder()
+        self._default_policy = type(self).shouldCommit is CaptureHandler.shouldCommit
         self._cf: CaptureFile | None = None
         self._pid = os.getpid()
         self._forked = False  # in a forked child: never the parent's file
@@ -134,6 +135,10 @@ class CaptureHandler(logging.Handler):
             to_write=True,
             durable=self.durable,
             compression_level=self.compression_level,
+            # Measured (benchmarks/bench_handler.py): between logging calls
+            # the program runs Python, so compression threads mostly wait
+            # for the GIL; compressing in the logging thread costs less.
+            background_compression=False,
         )
         try:
             cf.set_metadata(_origin_metadata())
@@ -190,7 +195,11 @@ class CaptureHandler(logging.Handler):
                 if self._timer is None:
                     self._start_timer()
                 self._wake.set()
-        if self.shouldCommit(record):
+        if self._default_policy:  # the same test as shouldCommit, without the call
+            due = len(pending) >= self.commit_every or record.levelno >= self.commit_level
+        else:
+            due = self.shouldCommit(record)
+        if due:
             self._commit()
         elif len(pending) - self._handed >= _HAND_OVER and not self._failing:
             self._hand_over()
