@@ -7,10 +7,12 @@ walk goes on past damage to find the rest.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import _locking
 from ._blocks import View
 from ._codec import unpack_data
 from ._format import COORD, SIZE, FormatError, decode_header, decode_master_node
@@ -59,8 +61,14 @@ def _check_master_nodes(path: str, report: Report) -> None:
     try:
         with open(path, "rb") as f:
             config = decode_header(f.read(4096))
-            f.seek(config.page_size)
-            raw = f.read(2 * config.master_size)
+            # Under the shared master-node lock, as readers take it: a writer
+            # committing right now cannot show us a half-written node.
+            span = (config.page_size, 2 * config.master_size)
+            _locking.lock_range(f.fileno(), *span, exclusive=False)
+            try:
+                raw = os.pread(f.fileno(), 2 * config.master_size, config.page_size)
+            finally:
+                _locking.unlock_range(f.fileno(), *span)
     except (FormatError, OSError) as exc:
         report.problems.append(f"header: {exc}")
         return

@@ -207,3 +207,22 @@ def test_tail_follow_prints_new_records(tmp_path: Path) -> None:
     assert proc.wait(timeout=30) in (0, 130)
     handler.close()
 
+
+
+def test_verify_is_safe_on_a_file_being_written(tmp_path: Path) -> None:
+    """verify during busy commits never reports damage that is not there."""
+    path = tmp_path / "busy.capture"
+    writer = CaptureFile(path, to_write=True)
+    proc = subprocess.Popen([SCRIPT, "verify", str(path)], stdout=subprocess.PIPE, text=True)
+    results = []
+    for n in range(30000):
+        writer.add_record(f"record {n} " * 3)
+        if n % 10 == 0:
+            writer.commit()
+        if proc.poll() is not None:
+            results.append((proc.returncode, proc.stdout.read() if proc.stdout else ""))
+            proc = subprocess.Popen([SCRIPT, "verify", str(path)], stdout=subprocess.PIPE, text=True)
+    writer.close()
+    out, _ = proc.communicate(timeout=60)
+    results.append((proc.returncode, out))
+    assert results and all(code == 0 for code, _ in results), results
