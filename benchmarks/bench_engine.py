@@ -80,6 +80,20 @@ def single_commits(cls: Any, path: str, records: list[str], **options: Any) -> N
     cf.close()
 
 
+def data_size(name: str, path: str) -> int:
+    """Bytes up to the end of the committed data: the file size less what both
+    libraries allocate ahead of it."""
+    if name == "capturelog":
+        with capturelog.CaptureFile(path) as cf:
+            return cf._view.limit + len(cf._view.pending)
+    cf = reference.CaptureFile(path)
+    try:
+        node = cf._current_master_node
+        return int(node.file_limit + len(node.compression_block_contents))
+    finally:
+        cf.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=300_000)
@@ -112,6 +126,7 @@ def main() -> None:
                 args.repeat, lambda: single_commits(cls, single, few)
             )
             times[name]["file size (MB)"] = os.path.getsize(path) / 1e6
+            times[name]["data size (MB)"] = data_size(name, path) / 1e6
         for op in times["capturelog"]:
             ours, ref = times["capturelog"][op], times["reference"][op]
             rows.append((op, ours, ref, ours / ref))
