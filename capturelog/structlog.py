@@ -26,7 +26,12 @@ import traceback
 from types import TracebackType
 from typing import Any
 
-from structlog.processors import dict_tracebacks
+try:
+    from structlog.processors import dict_tracebacks
+except ImportError as exc:  # structlog is an optional extra
+    raise ImportError(
+        "capturelog.structlog needs structlog: pip install 'capturelog[structlog]'"
+    ) from exc
 
 from .handler import CaptureHandler
 
