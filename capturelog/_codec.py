@@ -102,13 +102,20 @@ class _Packing:
             packed = inner.packer.pack(list(value))
             self.lossy = self.lossy or inner.lossy
             return msgpack.ExtType(_TUPLE, packed)
-        if isinstance(value, (str, int, float, bytes)) and not isinstance(value, bool):
-            # A subclass (an IntEnum, a lazy string): keep the plain value; its
-            # own rendering may differ, so the message is stored as well.
+        # A subclass (an IntEnum, a lazy string): keep the plain value; its own
+        # rendering may differ, so the message is stored as well.
+        if isinstance(value, str):
             self.lossy = True
-            for base in (str, int, float, bytes):
-                if isinstance(value, base):
-                    return base(value)
+            return str(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            self.lossy = True
+            return int(value)
+        if isinstance(value, float):
+            self.lossy = True
+            return float(value)
+        if isinstance(value, bytes):
+            self.lossy = True
+            return bytes(value)
         if isinstance(value, dict):
             self.lossy = True
             return dict(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["locate", "record_count", "subtree_size"]
+__all__ = ["locate", "record_count"]
 
 
 def record_count(levels: Sequence[Sequence[int]], fan_out: int) -> int:
@@ -21,11 +21,6 @@ def record_count(levels: Sequence[Sequence[int]], fan_out: int) -> int:
         total += (len(level) >> 1) * weight
         weight *= fan_out
     return total
-
-
-def subtree_size(height: int, fan_out: int) -> int:
-    """Records under one full node's child at ``height`` (1 = a record)."""
-    return fan_out ** (height - 1)
 
 
 def locate(

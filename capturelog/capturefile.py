@@ -524,11 +524,11 @@ class CaptureFile:
         last = offsets[-1]
         if last + 4 + unpack(block, last)[0] > len(block):
             raise self._blocks.damaged("a record runs past the end of its block")
-        if type(block) is bytearray:  # the writer's open block: hand out bytes
-            block = bytes(block)
+        data: bytes = bytes(block) if type(block) is bytearray else block  # type: ignore[assignment]
+        block = data  # the writer's open block is a bytearray: hand out bytes
         encoding = self._decoding
         if encoding is None:
-            return [block[o + 4 : o + 4 + unpack(block, o)[0]] for o in offsets]
+            return [data[o + 4 : o + 4 + unpack(data, o)[0]] for o in offsets]
         if encoding == "":  # UTF-8, the default: .decode() with no argument is fastest
             return [block[o + 4 : o + 4 + unpack(block, o)[0]].decode() for o in offsets]
         return [block[o + 4 : o + 4 + unpack(block, o)[0]].decode(encoding) for o in offsets]
@@ -589,7 +589,7 @@ class CaptureFile:
         leaf = w.leaf
         leaf += (w.open_key, len(pending))
         pending += _pack_size(len(record))
-        pending += record
+        pending += record  # type: ignore[arg-type]  # str was encoded above
         w.count += 1
         w.changed = True
         if len(leaf) == w.leaf_full or len(pending) >= w.block_size:
@@ -618,7 +618,7 @@ class CaptureFile:
                     record = record.encode(encoding)
                 leaf += (key, len(pending))
                 pending += pack_size(len(record))
-                pending += record
+                pending += record  # type: ignore[arg-type]  # str was encoded above
                 added += 1
                 if len(leaf) == leaf_full or len(pending) >= block_size:
                     w.spill()
@@ -695,7 +695,8 @@ class CaptureFile:
                 self.set_metadata(initial_metadata)
             # Two commits make both master nodes valid (serials 1 and 2).
             for _ in range(2):
-                self._w.changed = True
+                if self._w is not None:
+                    self._w.changed = True
                 self.commit()
             if self.durable:
                 os.fsync(fd)

@@ -10,7 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from . import __version__
 from ._codec import STANDARD_ATTRIBUTES
@@ -285,7 +285,8 @@ def _stats(args: argparse.Namespace) -> int:
         raw = 0
         for n, payload in enumerate(source.cf, 1):
             raw += len(payload)
-            record = source.decoder.record(source.check(source.decoder.data(payload), n), n)
+            data = source.check(source.decoder.data(cast(bytes, payload)), n)
+            record = source.decoder.record(data, n)
             levels[record.levelname] += 1
             loggers[record.name] += 1
             first = record.created if first is None else min(first, record.created)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Union, overload
+from typing import Any, Union, cast, overload
 
 from ._codec import EVENT_KIND, RecordDecoder, expand, record_time
 from .capturefile import CaptureFile
@@ -112,7 +112,10 @@ class _Source:
         self.decoder = RecordDecoder()
 
     def data(self, seq: int) -> dict[str, Any]:
-        return self.check(self.decoder.data(self.cf.record_at(seq)), seq)
+        return self.check(self.decoder.data(self._payload(seq)), seq)
+
+    def _payload(self, seq: int) -> bytes:
+        return cast(bytes, self.cf.record_at(seq))  # encoding=None: always bytes
 
     def check(self, data: Any, seq: int) -> dict[str, Any]:
         if not isinstance(data, dict):
@@ -123,12 +126,12 @@ class _Source:
 
     def record(self, seq: int) -> logging.LogRecord:
         record = self.decoder.record(self.data(seq), seq)
-        record.capture_file = self.path  # type: ignore[attr-defined]
+        record.capture_file = self.path
         return record
 
     def created(self, seq: int) -> float:
-        payload = self.cf.record_at(seq)
-        fast = record_time(payload)  # type: ignore[arg-type]
+        payload = self._payload(seq)
+        fast = record_time(payload)
         if fast is not None:
             return fast
         return self.time_of(self.check(self.decoder.data(payload), seq), seq)
@@ -148,12 +151,12 @@ class _Source:
         for payload in self.cf.record_generator(start):
             if seq >= stop:
                 return
-            yield seq, check(unpack(payload), seq)
+            yield seq, check(unpack(cast(bytes, payload)), seq)
             seq += 1
 
     def build(self, data: dict[str, Any], seq: int) -> logging.LogRecord:
         record = self.decoder.record(data, seq)
-        record.capture_file = self.path  # type: ignore[attr-defined]
+        record.capture_file = self.path
         return record
 
     def iterate(self, start: int, stop: int) -> Iterator[logging.LogRecord]:
@@ -334,13 +337,14 @@ class ReplayReader:
         timed = since is not None or until is not None
         build, unpack, check = source.build, source.decoder.data, source.check
         seq = first - 1
-        for payload in source.cf.record_generator(first):
+        for item in source.cf.record_generator(first):
+            payload = cast(bytes, item)  # encoding=None: always bytes
             seq += 1
             if seq >= last:
                 return
             data = None
             if timed:
-                created = record_time(payload)  # type: ignore[arg-type]
+                created = record_time(payload)
                 if created is None:
                     data = check(unpack(payload), seq)
                     created = source.time_of(data, seq)

@@ -56,10 +56,10 @@ def _exc_info(value: Any) -> ExcInfo | None:
     if isinstance(value, BaseException):
         return (type(value), value, value.__traceback__)
     if isinstance(value, tuple) and len(value) == 3 and value[0] is not None:
-        return value  # type: ignore[return-value]
+        return value
     if value:
         info = sys.exc_info()
-        return info if info[0] is not None else None  # type: ignore[return-value]
+        return info if info[0] is not None else None
     return None
 
 
@@ -74,7 +74,7 @@ def prepare_event(event: dict[str, Any], method: str) -> tuple[dict[str, Any], i
     if info is not None:
         event["exc_text"] = "".join(traceback.format_exception(*info)).rstrip("\n")
         event["exc_info"] = info
-        event = dict_tracebacks(None, method, event)  # "exception": [stack dicts]
+        event = dict(dict_tracebacks(None, method, event))  # "exception": [stack dicts]
     else:
         event.pop("exc_info", None)
     levelno = _LEVELS.get(level, logging.getLevelName(level.upper()))
