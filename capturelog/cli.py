@@ -218,8 +218,15 @@ def _cat(args: argparse.Namespace) -> int:
             match=args.grep,
             skew=args.skew,
         )
-        for record in records:
+        # An export (--json) can be long: show progress when stderr is a terminal.
+        progress = Progress("export") if args.json else None
+        total = len(reader)
+        for done, record in enumerate(records, 1):
             printer.write(record)
+            if progress is not None and done % 5000 == 0:
+                progress(record.capture_seq, total)  # type: ignore[attr-defined]
+        if progress is not None:
+            progress.done()
     return 0
 
 

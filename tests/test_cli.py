@@ -231,3 +231,36 @@ def test_verify_is_safe_on_a_file_being_written(tmp_path: Path) -> None:
     results.append((proc.returncode, out))
     assert len(results) >= 2
     assert all(code == 0 and "sound" in text for code, text in results), results
+
+
+def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
+    """Long verify/stats/export runs draw progress on a terminal's stderr, not in a pipe."""
+    import pty
+
+    path = tmp_path / "long.capture"
+    with CaptureFile(path, to_write=True) as cf:
+        from capturelog._codec import RecordEncoder
+
+        encoder = RecordEncoder()
+        for i in range(12000):
+            cf.add_record(encoder.encode(logging.LogRecord("p", 20, "/p.py", 1, "r %d", (i,), None)))
+        cf.commit()
+    for command in (["verify", str(path)], ["stats", str(path)], ["cat", "--json", str(path)]):
+        main, secondary = pty.openpty()
+        proc = subprocess.Popen([SCRIPT, *command], stdout=subprocess.DEVNULL, stderr=secondary)
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the terminal closed when the command ended
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(main)
+        assert proc.wait(timeout=60) == 0
+        shown = b"".join(chunks).decode()
+        assert "of 12,000 records" in shown, (command, shown)
+        piped = run(*command)
+        assert "records (" not in piped.stderr
