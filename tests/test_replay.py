@@ -196,3 +196,34 @@ def test_time_parsing() -> None:
     assert to_timestamp(datetime(2027, 1, 15, tzinfo=timezone.utc)) == 1799971200.0
     with pytest.raises(ValueError, match="not a time"):
         to_timestamp("yesterday")
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(st.floats(-0.09, 2.0), min_size=1, max_size=300),
+    window=st.tuples(st.floats(-5, 400), st.floats(0, 50)),
+)
+def test_time_windows_match_a_scan_when_clocks_step_back_within_skew(
+    tmp_path: Path, steps: list[float], window: tuple[float, float]
+) -> None:
+    """Whatever the times, as long as no step back exceeds the skew (0.1 s), a
+    time query returns exactly what a full scan with the same test returns."""
+    times, now, latest = [], T0, T0
+    for step in steps:
+        # Never more than 0.099 s older than the latest time so far: the rule.
+        now = max(now + step, latest - 0.099)
+        latest = max(latest, now)
+        times.append(now)
+    path = tmp_path / "h.capture"
+    if path.exists():
+        path.unlink()
+    write_records(path, [(t, logging.INFO, "x", f"m{i}") for i, t in enumerate(times)])
+    since, until = T0 + window[0], T0 + window[0] + window[1]
+    with ReplayReader(path) as reader:
+        found = [r.capture_seq for r in reader.records(since=since, until=until)]  # type: ignore[attr-defined]
+        scanned = [r.capture_seq for r in reader.records() if since <= r.created < until]  # type: ignore[attr-defined]
+    assert found == scanned
