@@ -195,10 +195,19 @@ class Appender:
         block, self.pending = self.pending, bytearray()
         seq = self.open_seq
         self.open_seq = seq + 1
-        if self._pool is None:
+        future = None
+        if self._pool is not None:
+            try:
+                future = self._pool.submit(zlib.compress, block, self.level)
+            except RuntimeError:
+                # The interpreter is shutting down (the pool takes no more
+                # work once threads are joined): an atexit commit still works.
+                self._pool = None
+        if future is None:
+            self._drain(wait=True)  # keep blocks in file order
             self._write_compressed(zlib.compress(block, self.level))
         else:
-            self._inflight.append((seq, self._pool.submit(zlib.compress, block, self.level)))
+            self._inflight.append((seq, future))
             self._unresolved = True
             self._drain(wait=False)
         seq += 1

@@ -390,3 +390,27 @@ def test_a_failed_write_drops_the_transaction_and_keeps_the_file(path: Path) -> 
     cf.close()
     with CaptureFile(path) as reader:
         assert list(reader) == ["kept", "after"]
+
+
+def test_a_commit_at_interpreter_exit_still_writes(tmp_path: Path) -> None:
+    """A writer committed from an atexit handler, after worker threads are gone, works."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "atexit.capture"
+    code = (
+        "import atexit, sys\n"
+        "from capturelog import CaptureFile\n"
+        "cf = CaptureFile(sys.argv[1], to_write=True)\n"
+        "def last():\n"
+        "    for i in range(5000):\n"
+        "        cf.add_record(f'late {i} ' * 8)\n"
+        "    cf.commit()\n"
+        "    cf.close()\n"
+        "atexit.register(last)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    with CaptureFile(path) as cf:
+        assert cf.record_count() == 5000
+        assert cf.record_at(5000) == "late 4999 " * 8
