@@ -88,7 +88,7 @@ class CaptureHandler(logging.Handler):
         self.filename_pattern = os.fspath(filename)
         self.commit_every = commit_every
         self.commit_interval = commit_interval or None
-        self.commit_level = _level_number(commit_level)
+        self.commit_level = level_number(commit_level)
         self.durable = durable
         self.compression_level = compression_level
         self.baseFilename = ""  # the file in use, once opened (FileHandler's name for it)
@@ -402,7 +402,8 @@ def _reinit_after_fork() -> None:
 os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
-def _level_number(level: int | str) -> int:
+def level_number(level: int | str) -> int:
+    """A level as a number, from a number or a name such as "warning"."""
     if isinstance(level, int):
         return level
     number = logging.getLevelName(str(level).upper())

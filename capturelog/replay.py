@@ -16,6 +16,7 @@ from typing import Any, Union, cast, overload
 from ._codec import EVENT_KIND, RecordDecoder, expand, record_time
 from .capturefile import CaptureFile
 from .exceptions import InvalidCaptureFile
+from .handler import level_number
 
 __all__ = ["ReplayReader", "to_timestamp"]
 
@@ -63,7 +64,7 @@ class _Filter:
         until: TimeLike | None,
         match: str | re.Pattern[str] | None,
     ) -> None:
-        self.level = _level_number(level) if level is not None else None
+        self.level = level_number(level) if level is not None else None
         self.logger = logger
         self.prefix = logger + "." if logger else None
         self.since = to_timestamp(since) if since is not None else None
@@ -92,15 +93,6 @@ class _Filter:
         if self.until is not None and record.created >= self.until:
             return False
         return not (self.match is not None and not self.match.search(record.getMessage()))
-
-
-def _level_number(level: int | str) -> int:
-    if isinstance(level, int):
-        return level
-    number = logging.getLevelName(str(level).upper())
-    if not isinstance(number, int):
-        raise ValueError(f"unknown level {level!r}")
-    return number
 
 
 class _Source:
