@@ -414,3 +414,31 @@ def test_a_commit_at_interpreter_exit_still_writes(tmp_path: Path) -> None:
     with CaptureFile(path) as cf:
         assert cf.record_count() == 5000
         assert cf.record_at(5000) == "late 4999 " * 8
+
+
+def test_iteration_and_random_reads_run_in_bounded_memory(path: Path) -> None:
+    """Iterating 30 MB of records holds a few blocks, and random reads stay
+    within cache_bytes: memory does not grow with the file."""
+    import random
+    import tracemalloc
+
+    rng = random.Random(4)
+    words = [f"w{i}" for i in range(2000)]
+    with CaptureFile(path, to_write=True) as cf:
+        for i in range(30000):
+            cf.add_record(f"{i} " + " ".join(rng.choices(words, k=200)))
+        cf.commit()
+    with CaptureFile(path, cache_bytes=1 << 20) as cf:
+        tracemalloc.start()
+        try:
+            count = sum(1 for _ in cf)
+            _, iterating = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            for _ in range(300):
+                cf.record_at(rng.randint(1, count))
+            _, reading = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert count == 30000
+    assert iterating < 4 << 20, iterating
+    assert reading < 4 << 20, reading
