@@ -396,8 +396,10 @@ class CaptureFile:
             data = blocks.item(view, pos, off)
         except struct.error as exc:
             raise unpack_error(exc, blocks) from None
-        encoding = self.encoding
-        return str(data, encoding) if encoding else bytes(data)
+        encoding = self._decoding  # the same fast paths as iteration
+        if encoding is None:
+            return bytes(data)
+        return data.decode() if encoding == "" else data.decode(encoding)
 
     @overload
     def __getitem__(self, key: int) -> Record: ...
@@ -410,7 +412,7 @@ class CaptureFile:
         ``cf[a:b:step]`` is records a, a+step, ... before b, as a list."""
         count = self.record_count()
         if isinstance(key, slice):
-            start, stop, step = (self._position(b, count) for b in (key.start, key.stop, key.step))
+            start, stop = self._position(key.start), self._position(key.stop)
             positions = range(count)[slice(start, stop, key.step)]
             if positions.step == 1:
                 return list(islice(self.record_generator(positions.start + 1), len(positions)))
@@ -420,7 +422,7 @@ class CaptureFile:
         return self.record_at(key)
 
     @staticmethod
-    def _position(bound: int | None, count: int) -> int | None:
+    def _position(bound: int | None) -> int | None:
         """A slice bound in record numbers as a 0-based position."""
         if bound is None or bound < 0:
             return bound
@@ -524,14 +526,14 @@ class CaptureFile:
         last = offsets[-1]
         if last + 4 + unpack(block, last)[0] > len(block):
             raise self._blocks.damaged("a record runs past the end of its block")
+        # The writer's open block is a bytearray: slices of bytes are handed out.
         data: bytes = bytes(block) if type(block) is bytearray else block  # type: ignore[assignment]
-        block = data  # the writer's open block is a bytearray: hand out bytes
         encoding = self._decoding
         if encoding is None:
             return [data[o + 4 : o + 4 + unpack(data, o)[0]] for o in offsets]
         if encoding == "":  # UTF-8, the default: .decode() with no argument is fastest
-            return [block[o + 4 : o + 4 + unpack(block, o)[0]].decode() for o in offsets]
-        return [block[o + 4 : o + 4 + unpack(block, o)[0]].decode(encoding) for o in offsets]
+            return [data[o + 4 : o + 4 + unpack(data, o)[0]].decode() for o in offsets]
+        return [data[o + 4 : o + 4 + unpack(data, o)[0]].decode(encoding) for o in offsets]
 
     # ----------------------------------------------------------------- writing
 
@@ -603,7 +605,7 @@ class CaptureFile:
     def add_records(self, records: Iterable[Record]) -> int:
         """Add many records at once (as ``add_record`` does each); return the
         new record count. Cheaper per record than calling ``add_record`` in a
-        loop; the logging handler hands over its records this way at commit."""
+        loop; the logging handler hands over its records this way."""
         w = self._w
         if w is None:
             w = self._check_writer("add records")

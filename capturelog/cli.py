@@ -231,6 +231,8 @@ def _cat(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
+    if args.n < 0:
+        raise UsageError(f"-n must be 0 or more, not {args.n}")
     with _open(args.paths) as reader:
         printer = Printer(args)
         count = len(reader)

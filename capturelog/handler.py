@@ -21,8 +21,8 @@ __all__ = ["CaptureHandler"]
 # (full disk, vanished directory), as a multiple of commit_every.
 _BACKLOG_FACTOR = 10
 # Records are passed to the capture file in groups of this many between
-# commits: often enough that blocks are compressed while the program logs on,
-# rarely enough that the call costs nothing per record.
+# commits: often enough that blocks fill and are compressed a few at a time
+# (not all at once at a commit), rarely enough that the call costs little.
 _HAND_OVER = 64
 
 
@@ -163,7 +163,7 @@ class CaptureHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Store ``record``; commit if :meth:`shouldCommit` says so. Never raises."""
         try:
-            self._accept(self._encoder.encode(record), record)
+            self._accept(self._encoder.encode(record), record.levelno, record)
         except RecursionError:
             raise
         except Exception:
@@ -175,16 +175,23 @@ class CaptureHandler(logging.Handler):
         :meth:`shouldCommit` sees a stand-in record with ``levelno``, ``name``
         and ``msg`` (the event dict)."""
         with self.lock:  # type: ignore[union-attr]
-            stand_in = logging.makeLogRecord({"levelno": levelno, "msg": event, "args": None})
             try:
-                self._accept(self._encoder.encode_event(event), stand_in)
+                self._accept(self._encoder.encode_event(event), levelno, None, event)
             except RecursionError:
                 raise
             except Exception:
-                self._failed(stand_in)
+                self._failed(logging.makeLogRecord({"levelno": levelno, "msg": event, "args": None}))
 
-    def _accept(self, payload: bytes, record: logging.LogRecord) -> None:
-        """Queue one encoded record and commit or hand over as due (lock held)."""
+    def _accept(
+        self,
+        payload: bytes,
+        levelno: int,
+        record: logging.LogRecord | None,
+        event: dict[str, Any] | None = None,
+    ) -> None:
+        """Queue one encoded record and commit or hand over as due (lock held).
+        ``record`` is None for a structlog event: a stand-in is built only for
+        an overridden shouldCommit."""
         if self._closed:
             return  # logging after close() is ignored, as FileHandler would be closed
         pending = self._pending
@@ -196,8 +203,10 @@ class CaptureHandler(logging.Handler):
                     self._start_timer()
                 self._wake.set()
         if self._default_policy:  # the same test as shouldCommit, without the call
-            due = len(pending) >= self.commit_every or record.levelno >= self.commit_level
+            due = len(pending) >= self.commit_every or levelno >= self.commit_level
         else:
+            if record is None:
+                record = logging.makeLogRecord({"levelno": levelno, "msg": event, "args": None})
             due = self.shouldCommit(record)
         if due:
             self._commit()
@@ -206,7 +215,7 @@ class CaptureHandler(logging.Handler):
 
     def _hand_over(self) -> None:
         """Pass the records logged since the last hand-over to the capture file,
-        so its blocks fill, and are compressed on other cores, between commits."""
+        so that its blocks fill and are compressed between commits."""
         cf = self._cf
         if cf is None:
             cf = self._open()

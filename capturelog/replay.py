@@ -83,6 +83,10 @@ class _Filter:
                 return False
         return True
 
+    def matches(self, record: logging.LogRecord) -> bool:
+        """The test only a built record can answer: the message pattern."""
+        return self.match is None or self.match.search(record.getMessage()) is not None
+
     def __call__(self, record: logging.LogRecord) -> bool:
         if self.level is not None and record.levelno < self.level:
             return False
@@ -92,7 +96,7 @@ class _Filter:
             return False
         if self.until is not None and record.created >= self.until:
             return False
-        return not (self.match is not None and not self.match.search(record.getMessage()))
+        return self.matches(record)
 
 
 class _Source:
@@ -117,9 +121,7 @@ class _Source:
         return data
 
     def record(self, seq: int) -> logging.LogRecord:
-        record = self.decoder.record(self.data(seq), seq)
-        record.capture_file = self.path
-        return record
+        return self.build(self.data(seq), seq)
 
     def created(self, seq: int) -> float:
         payload = self._payload(seq)
@@ -346,11 +348,15 @@ class ReplayReader:
                     continue
             if data is None:
                 data = check(unpack(payload), seq)
-            if data.get("k") != EVENT_KIND and not keep.data_ok(data):
-                continue
-            record = build(data, seq)
-            if keep(record):
-                yield record
+            if data.get("k") == EVENT_KIND:
+                # Level and logger of an event are only known once it is built.
+                record = build(data, seq)
+                if keep(record):
+                    yield record
+            elif keep.data_ok(data):  # time, level and logger are settled by now
+                record = build(data, seq)
+                if keep.matches(record):
+                    yield record
 
     def replay(
         self,

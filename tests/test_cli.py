@@ -140,6 +140,7 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
         ["cat", str(foreign)],
         ["cat", str(foreign), "--since", "soon"],
         ["show", str(foreign), "1"],
+        ["tail", str(foreign), "-n", "-2"],
     ):
         result = run(*args)
         assert result.returncode != 0
