@@ -139,6 +139,18 @@ def _ext_hook(code: int, data: bytes) -> object:
 
 _TIME_FIRST = b"\xa1c\xcb"  # after a map header: key "c", then a float64
 _FLOAT = struct.Struct(">d")
+# The three times of a record as map entries: "c", "ms" and "r", each a float64.
+_TIMES = struct.Struct(">3sd4sd3sd")
+_ID_TYPES = frozenset({int, type(None)})  # thread and process ids (None when not collected)
+_MAX_CACHED = 4096
+
+
+# msgpack map16 headers, used even for small maps, so the time sits at offset 3.
+_MAP16 = tuple(b"\xde" + entries.to_bytes(2, "big") for entries in range(32))
+
+
+def _array_header_size(items: int) -> int:
+    return 1 if items < 16 else 3 if items < 2**16 else 5
 
 
 def record_time(payload: bytes) -> float | None:
@@ -176,11 +188,139 @@ class RecordEncoder:
         self._paths: dict[str, tuple[str, str]] = {}
         # How many attributes a LogRecord made by this Python has without extras.
         self._plain_size = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+        # Packed map entries per call site and per thread (see encode).
+        self._sites: dict[tuple[Any, ...], tuple[int, bytes]] = {}
+        self._threads: dict[tuple[Any, ...], tuple[int, bytes]] = {}
 
     def encode(self, record: logging.LogRecord) -> bytes:
         """The record as one msgpack map (see the module docstring)."""
-        # The hot path of every logging call: attribute reads go through the
-        # record's __dict__ once, and the optional parts cost a test each.
+        # The fast path, for the usual record: no extras, no traceback, a str
+        # template. What one call site always logs (logger, template, level,
+        # place) and what one thread always has (its ids and names) are packed
+        # once and kept as ready-made map entries; only the times and the
+        # arguments are packed per record. Anything unusual, or a value that
+        # would be stored other than as itself, takes the careful path below,
+        # which gives the same map.
+        attrs = record.__dict__
+        msg = attrs["msg"]
+        levelno = attrs["levelno"]
+        lineno = attrs["lineno"]
+        created = attrs["created"]
+        msecs = attrs["msecs"]
+        relative = attrs["relativeCreated"]
+        thread = attrs["thread"]
+        process = attrs["process"]
+        if (
+            type(msg) is not str
+            or type(levelno) is not int
+            or type(lineno) is not int
+            or type(created) is not float
+            or type(msecs) is not float
+            or type(relative) is not float
+            or type(thread) not in _ID_TYPES
+            or type(process) not in _ID_TYPES
+            or len(attrs) != self._plain_size
+            or attrs["exc_info"]
+            or attrs["exc_text"]
+            or attrs["stack_info"]
+        ):
+            return self._encode_careful(record)
+        site_key = (
+            attrs["name"], msg, levelno, attrs["levelname"], attrs["pathname"],
+            attrs["filename"], attrs["module"], lineno, attrs["funcName"],
+        )  # fmt: skip
+        site = self._sites.get(site_key)
+        if site is None:
+            site = self._site_entries(site_key)
+            if site is None:
+                return self._encode_careful(record)
+        thread_key = (
+            thread,
+            attrs["threadName"],
+            process,
+            attrs["processName"],
+            attrs.get("taskName"),
+        )
+        ids = self._threads.get(thread_key)
+        if ids is None:
+            ids = self._thread_entries(thread_key)
+            if ids is None:
+                return self._encode_careful(record)
+        args = attrs["args"]
+        if type(args) is tuple:
+            if not args:
+                return b"".join(
+                    (
+                        _MAP16[3 + site[0] + ids[0]],
+                        _TIMES.pack(
+                            b"\xa1c\xcb", created, b"\xa2ms\xcb", msecs, b"\xa1r\xcb", relative
+                        ),
+                        site[1],
+                        ids[1],
+                    )
+                )
+            args = list(args)  # top level: the decoder makes it a tuple again
+        packing = self._packing
+        packing.lossy = False
+        try:
+            packed_args = packing.packer.pack(args)
+        except Exception:
+            return self._encode_careful(record)
+        if packing.lossy:
+            return self._encode_careful(record)
+        return b"".join(
+            (
+                _MAP16[4 + site[0] + ids[0]],
+                _TIMES.pack(b"\xa1c\xcb", created, b"\xa2ms\xcb", msecs, b"\xa1r\xcb", relative),
+                site[1],
+                ids[1],
+                b"\xa1a",
+                packed_args,
+            )
+        )
+
+    def _site_entries(self, key: tuple[Any, ...]) -> tuple[int, bytes] | None:
+        """The map entries of one call site, packed (None if they would not be
+        stored as they are)."""
+        name, msg, levelno, levelname, pathname, filename, module, lineno, func = key
+        items: list[Any] = ["k", LOGGING_KIND, "v", SCHEMA, "n", name, "m", msg, "l", levelno,
+                            "p", pathname, "ln", lineno, "fn", func]  # fmt: skip
+        if _STANDARD_LEVELS.get(levelno) != levelname:
+            items += ("L", levelname)
+        if _file_and_module(pathname) != (filename, module):
+            items += ("f", filename, "mo", module)
+        return self._entries(self._sites, key, items)
+
+    def _thread_entries(self, key: tuple[Any, ...]) -> tuple[int, bytes] | None:
+        """The map entries of one thread (and task), packed."""
+        thread, thread_name, process, process_name, task = key
+        items: list[Any] = ["t", thread, "tn", thread_name, "P", process, "pn", process_name]
+        if task is not None:
+            items += ("tk", task)
+        return self._entries(self._threads, key, items)
+
+    def _entries(
+        self,
+        cache: dict[tuple[Any, ...], tuple[int, bytes]],
+        key: tuple[Any, ...],
+        items: list[Any],
+    ) -> tuple[int, bytes] | None:
+        packing = self._packing
+        packing.lossy = False
+        try:
+            packed = packing.packer.pack(items)
+        except Exception:
+            return None
+        if packing.lossy:
+            return None
+        # Keys made per record (f-string messages) must not grow memory without bound.
+        if len(cache) >= _MAX_CACHED:
+            cache.clear()
+        entries = cache[key] = (len(items) // 2, packed[_array_header_size(len(items)) :])
+        return entries
+
+    def _encode_careful(self, record: logging.LogRecord) -> bytes:
+        """Any record, with every check; the same map as the fast path."""
         attrs = record.__dict__
         levelno = attrs["levelno"]
         data: dict[str, Any] = {
@@ -414,7 +554,9 @@ class RecordDecoder:
         return record
 
 
-_EVENT_QUIET = frozenset({"event", "level", "timestamp", "logger", "logger_name", "exception", "exc_text"})
+_EVENT_QUIET = frozenset(
+    {"event", "level", "timestamp", "logger", "logger_name", "exception", "exc_text"}
+)
 
 
 def _event_message(event: dict[str, Any]) -> str:

@@ -142,3 +142,66 @@ def test_the_time_is_readable_without_unpacking() -> None:
         assert unpack_data(payload)["c"] == record.created
     assert record_time(b"") is None
     assert record_time(b"\x81\xa1k\xa3log") is None
+
+
+# One encoder across examples, as in a handler: its caches of packed call-site
+# and thread entries fill up, so later records take the cached path.
+SHARED_ENCODER = RecordEncoder()
+SITES = [
+    ("svc.db", logging.WARNING, "/srv/app/db.py", 42, "query took", "query"),
+    ("svc.api", logging.INFO, "/srv/app/api.py", 7, "request", "handle"),
+    ("", 25, "<stdin>", 0, "odd level", None),
+]
+
+
+@given(
+    st.sampled_from(SITES),
+    st.lists(plain, max_size=3),
+    st.sampled_from(["MainThread", "worker-1", "ünïcode thread"]),
+    st.sampled_from([None, "Task-1"]),
+)
+def test_cached_entries_give_the_same_map_as_the_careful_path(
+    site: tuple[Any, ...], args: list[Any], thread_name: str, task: str | None
+) -> None:
+    """The fast path (packed entries reused per call site and thread) stores
+    exactly what the careful path stores, with the time first."""
+    name, level, path, line, template, func = site
+    template += " %r" * len(args)
+    record = logging.LogRecord(name, level, path, line, template, tuple(args), None, func)
+    record.threadName = thread_name
+    if sys.version_info >= (3, 12):
+        record.taskName = task  # type: ignore[attr-defined]
+    for _ in range(2):  # the second time through, the entries come from the caches
+        fast = SHARED_ENCODER.encode(record)
+        careful = SHARED_ENCODER._encode_careful(record)
+        assert unpack_data(fast) == unpack_data(careful)
+        assert list(unpack_data(fast))[0] == "c"
+        assert_same(record, RecordDecoder().record(unpack_data(fast), 7))
+
+
+def test_values_equal_to_cached_ones_keep_their_own_type() -> None:
+    """True == 1 and 1.0 == 1, but a record with True or 1.0 where another had 1
+    must not be stored as 1 from a cache."""
+    encoder = RecordEncoder()
+    decoder = RecordDecoder()
+    encoder.encode(make("same site"))
+    for attribute, value in (("lineno", True), ("lineno", 42.0), ("levelno", 30.0), ("process", True)):
+        record = make("same site")
+        setattr(record, attribute, value)
+        data = unpack_data(encoder.encode(record))
+        copy = decoder.record(data, 1)
+        assert type(getattr(copy, attribute)) is type(value), attribute
+    renamed = make("same site")
+    renamed.threadName = "renamed-thread"
+    assert decoder.record(unpack_data(encoder.encode(renamed)), 1).threadName == "renamed-thread"
+
+
+def test_per_record_messages_do_not_grow_the_caches_without_bound() -> None:
+    """f-string messages make a new call-site key per record; memory stays bounded."""
+    from capturelog._codec import _MAX_CACHED
+
+    encoder = RecordEncoder()
+    for i in range(_MAX_CACHED + 500):
+        payload = encoder.encode(make(f"user {i} logged in"))
+    assert unpack_data(payload)["m"] == f"user {_MAX_CACHED + 499} logged in"
+    assert len(encoder._sites) <= _MAX_CACHED
