@@ -491,6 +491,8 @@ class CaptureFile:
                     skip = 0
         except struct.error as exc:
             raise unpack_error(exc, self._blocks) from None
+        finally:
+            blocks.close()
 
     def _subtree(
         self, blocks: Walk, height: int, pos: int, off: int, skip: int

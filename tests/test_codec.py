@@ -25,7 +25,9 @@ def round_trip(record: logging.LogRecord) -> logging.LogRecord:
 
 
 def make(msg: object, args: Any = (), **extra: object) -> logging.LogRecord:
-    record = logging.LogRecord("svc.db", logging.WARNING, "/srv/app/db.py", 42, msg, args, None, "query")
+    record = logging.LogRecord(
+        "svc.db", logging.WARNING, "/srv/app/db.py", 42, msg, args, None, "query"
+    )
     record.__dict__.update(extra)
     return record
 
@@ -44,14 +46,19 @@ plain = st.recursive(
     | st.floats(allow_nan=False)
     | st.text()
     | st.binary(),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.tuples(inner, inner)
-    | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
 
-@given(st.lists(plain, max_size=5), st.dictionaries(st.from_regex(r"x_[a-z]{1,6}", fullmatch=True), plain, max_size=3))
+@given(
+    st.lists(plain, max_size=5),
+    st.dictionaries(st.from_regex(r"x_[a-z]{1,6}", fullmatch=True), plain, max_size=3),
+)
 def test_plain_data_round_trips_exactly(args: list[Any], extra: dict[str, Any]) -> None:
     """Arguments and extras made of plain data come back equal, types and all."""
     template = " ".join(["%r"] * len(args))
@@ -78,7 +85,9 @@ class Broken:
 def test_objects_msgpack_cannot_hold_are_kept_as_repr_with_the_message() -> None:
     """An object in args or extra is stored as repr(); getMessage() is unchanged."""
     obj = object()
-    record = make("got %s and %r and %s", (obj, Colour.RED, Broken()), thing=Colour.RED, other={1, 2})
+    record = make(
+        "got %s and %r and %s", (obj, Colour.RED, Broken()), thing=Colour.RED, other={1, 2}
+    )
     copy = round_trip(record)
     assert copy.getMessage() == record.getMessage()
     assert copy.args == (repr(obj), repr(Colour.RED), copy.args[2])  # type: ignore[index]
@@ -104,7 +113,16 @@ def test_exceptions_and_stacks_are_kept_as_text() -> None:
     try:
         raise ValueError("bad value")
     except ValueError:
-        record = logging.LogRecord("x", 40, "/a.py", 1, "failed", (), sys.exc_info(), sinfo="Stack (most recent call last):\n  here")
+        record = logging.LogRecord(
+            "x",
+            40,
+            "/a.py",
+            1,
+            "failed",
+            (),
+            sys.exc_info(),
+            sinfo="Stack (most recent call last):\n  here",
+        )
     copy = round_trip(record)
     assert copy.exc_text is not None and "ValueError: bad value" in copy.exc_text
     assert copy.exc_text == record.exc_text
@@ -185,7 +203,12 @@ def test_values_equal_to_cached_ones_keep_their_own_type() -> None:
     encoder = RecordEncoder()
     decoder = RecordDecoder()
     encoder.encode(make("same site"))
-    for attribute, value in (("lineno", True), ("lineno", 42.0), ("levelno", 30.0), ("process", True)):
+    for attribute, value in (
+        ("lineno", True),
+        ("lineno", 42.0),
+        ("levelno", 30.0),
+        ("process", True),
+    ):
         record = make("same site")
         setattr(record, attribute, value)
         data = unpack_data(encoder.encode(record))

@@ -214,7 +214,12 @@ def test_wrong_use_raises_the_documented_errors(path: Path) -> None:
 def test_exceptions_have_the_documented_bases() -> None:
     """Every error is a CaptureFileError; InvalidCaptureFile is also a ValueError."""
     assert issubclass(InvalidCaptureFile, ValueError)
-    for cls in (InvalidCaptureFile, CaptureFileNotOpen, CaptureFileNotOpenForWrite, CaptureFileAlreadyOpen):
+    for cls in (
+        InvalidCaptureFile,
+        CaptureFileNotOpen,
+        CaptureFileNotOpenForWrite,
+        CaptureFileAlreadyOpen,
+    ):
         assert issubclass(cls, CaptureFileError)
 
 
@@ -320,7 +325,9 @@ operations = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=operations)
 def test_random_operation_sequences_match_a_model(tmp_path: Path, ops: list[tuple]) -> None:  # type: ignore[type-arg]
     """Any mix of adds, big records, metadata, commits and reopenings reads back exactly."""
@@ -409,7 +416,9 @@ def test_a_commit_at_interpreter_exit_still_writes(tmp_path: Path) -> None:
         "    cf.close()\n"
         "atexit.register(last)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     with CaptureFile(path) as cf:
         assert cf.record_count() == 5000
@@ -442,3 +451,98 @@ def test_iteration_and_random_reads_run_in_bounded_memory(path: Path) -> None:
     assert count == 30000
     assert iterating < 4 << 20, iterating
     assert reading < 4 << 20, reading
+
+
+def _log_lines(count: int) -> list[str]:
+    return [
+        f"2026-11-26 12:00:{i % 60:02d} INFO svc request {i} " + "x" * (i * 37 % 300)
+        for i in range(count)
+    ]
+
+
+def _inflate_threads() -> int:
+    return sum(thread.name == "capturelog-inflate" for thread in threading.enumerate())
+
+
+def _wait_for_no_inflate_threads() -> None:
+    for _ in range(200):
+        if not _inflate_threads():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("a capturelog-inflate thread outlived its walk")
+
+
+def test_long_walks_read_ahead_on_a_helper_thread_and_stop_it(path: Path) -> None:
+    """A walk over many blocks inflates ahead on a helper thread (on two or
+    more cores); the records are the same, from any start, and the thread
+    ends with the walk, whether it ran out or was dropped half way."""
+    records = _log_lines(20_000)  # about 4 MB: over a hundred 32 KB blocks
+    write(path, records)
+    with CaptureFile(path) as cf:
+        assert list(cf) == records
+        assert list(cf.record_generator(12_345)) == records[12_344:]
+        walk = iter(cf)
+        seen = [next(walk) for _ in range(5_000)]
+        assert seen == records[:5_000]
+        if len(os.sched_getaffinity(0)) > 1:
+            assert _inflate_threads() == 1
+        del walk  # dropped half way
+        _wait_for_no_inflate_threads()
+
+
+def test_read_ahead_reports_damage_where_the_walk_meets_it(tmp_path: Path) -> None:
+    """Damage in a block read ahead is raised when the walk reaches that
+    block, after the same intact records as without reading ahead."""
+    import capturelog._blocks as blocks
+
+    records = _log_lines(20_000)
+    clean = tmp_path / "clean.capture"
+    write(clean, records)
+    with CaptureFile(clean) as cf:
+        limit = cf._view.limit
+        block_starts = [cf._config.data_start]
+    data = clean.read_bytes()
+    while block_starts[-1] < limit * 0.7:  # the chain of blocks: each a 4-byte length, then zlib
+        at = block_starts[-1]
+        block_starts.append(at + 4 + int.from_bytes(data[at : at + 4], "big"))
+
+    def walk_until_error(damaged: Path) -> int:
+        got = 0
+        with CaptureFile(damaged) as cf, pytest.raises(InvalidCaptureFile, match="damaged"):
+            for got, record in enumerate(cf, 1):  # noqa: B007 - counted after the loop
+                assert record == records[got - 1]
+        return got
+
+    two_cores = blocks._two_cores
+    # Bytes inside blocks (records, index nodes), then a block length that
+    # points past the end of the data.
+    damage = [(limit * tenth // 10, 64) for tenth in range(3, 10)] + [(block_starts[-1], 4)]
+    for at, size in damage:
+        damaged = tmp_path / f"damaged-{at}.capture"
+        mangled = bytearray(data)
+        mangled[at : at + size] = b"\xff" * size
+        damaged.write_bytes(mangled)
+        with_helper = walk_until_error(damaged)
+        blocks._two_cores = lambda: False  # type: ignore[assignment]
+        try:
+            without = walk_until_error(damaged)
+        finally:
+            blocks._two_cores = two_cores
+        assert with_helper == without > 1_000, at
+    _wait_for_no_inflate_threads()
+
+
+def test_a_forked_child_goes_on_with_a_walk_begun_in_its_parent(path: Path) -> None:
+    """The helper thread is not copied by fork(); the child reads on without it."""
+    records = _log_lines(20_000)
+    write(path, records)
+    with CaptureFile(path) as cf:
+        walk = iter(cf)
+        assert [next(walk) for _ in range(3_000)] == records[:3_000]
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only if every remaining record is right
+            ok = list(walk) == records[3_000:]
+            os._exit(0 if ok else 1)
+        assert list(walk) == records[3_000:]
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
