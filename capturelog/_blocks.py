@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import struct
-import sys
 import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from ._format import COORD, SIZE, Config
+from ._handoff import Helper, helper_useful
 from .exceptions import InvalidCaptureFile
 
 __all__ = ["BlockReader", "View", "Walk", "unpack_error"]
@@ -205,10 +205,20 @@ class Walk:
 
     Past those first blocks, a walk on a machine with more than one core
     inflates the next block in file order on a helper thread while the caller
-    turns the current one into records (see :class:`_Inflater`).
+    turns the current one into records (see ``_handoff``).
     """
 
-    __slots__ = ("_ahead", "_cursor", "_ends", "_pid", "_reader", "_recent", "_share", "_view")
+    __slots__ = (
+        "_ahead",
+        "_ahead_pos",
+        "_cursor",
+        "_ends",
+        "_pid",
+        "_reader",
+        "_recent",
+        "_share",
+        "_view",
+    )
 
     _KEEP = 16
     _SHARED = 8
@@ -218,7 +228,8 @@ class Walk:
         self._view = view
         self._recent: dict[int, bytes | bytearray] = {}
         self._share = self._SHARED
-        self._ahead: _Inflater | None = None
+        self._ahead: Helper | None = None
+        self._ahead_pos = -1  # the block the helper is inflating
         self._cursor = 0  # where the next block in file order starts
         self._ends: dict[int, int] = {}  # blocks read out of order: where the next one starts
         self._pid = os.getpid()
@@ -251,13 +262,13 @@ class Walk:
         its records)."""
         reader, view = self._reader, self._view
         ahead = self._ahead
-        if ahead is None or self._pid != os.getpid():
-            if self._pid != os.getpid() or sys.is_finalizing() or not _two_cores():
+        if ahead is None or ahead.pid != os.getpid():
+            if self._pid != os.getpid() or not helper_useful():
                 self._ahead = None  # a forked child has no helper thread
                 return reader.load(view, pos)
-            ahead = self._ahead = _Inflater()
-        if ahead.pos == pos:
-            block = ahead.take(reader)
+            ahead = self._ahead = Helper("capturelog-inflate")
+        if self._ahead_pos == pos:
+            block = self._take(ahead)
         else:
             # Inflate this one here while the helper finishes its own.
             compressed, following = reader.read_compressed(view, pos)
@@ -265,18 +276,27 @@ class Walk:
             if len(self._ends) > self._KEEP:  # only blocks just ahead of the cursor belong here
                 self._ends.clear()
             self._ends[pos] = following
-            if ahead.pos is None:
+            if not ahead.busy:
                 self._cursor = following  # the walk's first block, or a fresh start
             else:
-                early = ahead.pos
+                early = self._ahead_pos
                 try:
-                    self._keep(early, ahead.take(reader))
+                    self._keep(early, self._take(ahead))
                 except InvalidCaptureFile:
                     pass  # reported if and when the walk gets to that block
         self._read_ahead(ahead)
         return block
 
-    def _read_ahead(self, ahead: _Inflater) -> None:
+    def _take(self, ahead: Helper) -> bytes:
+        """The block the helper inflated, checked."""
+        pos, self._ahead_pos = self._ahead_pos, -1
+        try:
+            inflater, block = ahead.take()
+        except zlib.error as exc:
+            raise self._reader.damaged(f"block at {pos} does not decompress ({exc})") from exc
+        return self._reader.check_inflated(inflater, block, pos)
+
+    def _read_ahead(self, ahead: Helper) -> None:
         """Give the helper the first block from the cursor on not read yet."""
         view, ends, cursor = self._view, self._ends, self._cursor
         while cursor in ends:  # read already, out of order
@@ -288,89 +308,20 @@ class Walk:
             compressed, following = self._reader.read_compressed(view, cursor)
         except InvalidCaptureFile:
             return  # reported if and when the walk gets to that block
-        ahead.post(cursor, compressed)
+        self._ahead_pos = cursor
+        ahead.post(_inflate, compressed)
         self._cursor = following
 
     def close(self) -> None:
         """Stop the helper thread, if the walk started one."""
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and self._pid == os.getpid():
+        if ahead is not None:
             ahead.stop()
 
 
-def _two_cores() -> bool:
-    try:
-        return len(os.sched_getaffinity(0)) > 1
-    except AttributeError:  # not on Linux
-        return (os.cpu_count() or 1) > 1
-
-
-class _Inflater:
-    """A helper thread that inflates one block while the walking thread works.
-
-    zlib lets go of the GIL while it inflates, but a thread that finishes
-    needs the GIL back before it can take its next job, and the walking
-    thread holds the GIL while it builds records. Left to the interpreter,
-    the helper would wait out the switch interval (5 ms) for every block;
-    that is why plain worker threads made iteration no faster. So the
-    hand-off is explicit: :meth:`post` gives the job and waits, without the
-    GIL, until the helper is inside zlib; :meth:`take` waits, again without
-    the GIL, for the result. Measured: benchmarks/bench_engine.py, "iterate
-    all records".
-    """
-
-    __slots__ = ("_done", "_job", "_posted", "_result", "_started", "pos")
-
-    def __init__(self) -> None:
-        self.pos: int | None = None  # the block in flight
-        self._job: bytes | memoryview | None = None
-        self._result: tuple[Any, Any, BaseException | None] = (None, None, None)
-        self._posted = threading.Lock()
-        self._started = threading.Lock()
-        self._done = threading.Lock()
-        for lock in (self._posted, self._started, self._done):
-            lock.acquire()
-        threading.Thread(target=self._run, name="capturelog-inflate", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            self._posted.acquire()
-            job, self._job = self._job, None
-            self._started.release()
-            if job is None:
-                return
-            inflater = zlib.decompressobj()
-            try:
-                self._result = (inflater, inflater.decompress(job), None)
-            except BaseException as exc:  # handed to the walking thread
-                self._result = (inflater, None, exc)
-            self._done.release()
-
-    def post(self, pos: int, compressed: bytes | memoryview) -> None:
-        """Start inflating the block at ``pos`` (nothing may be in flight)."""
-        self.pos = pos
-        self._job = compressed
-        self._posted.release()
-        self._started.acquire()
-
-    def take(self, reader: BlockReader) -> bytes:
-        """The inflated block in flight, checked."""
-        self._done.acquire()
-        (inflater, block, error), self._result = self._result, (None, None, None)
-        pos, self.pos = self.pos, None
-        assert pos is not None
-        if error is not None:
-            if isinstance(error, zlib.error):
-                raise reader.damaged(f"block at {pos} does not decompress ({error})") from error
-            raise error
-        return reader.check_inflated(inflater, block, pos)
-
-    def stop(self) -> None:
-        """Let the thread end after its job in flight, if any. Never waits
-        (a walk may be closed while the interpreter shuts down)."""
-        self.pos = None
-        self._job = None
-        self._posted.release()
+def _inflate(compressed: bytes | memoryview) -> tuple[Any, bytes]:
+    inflater = zlib.decompressobj()
+    return inflater, inflater.decompress(compressed)
 
 
 def unpack_error(exc: struct.error, reader: BlockReader) -> InvalidCaptureFile:

@@ -513,7 +513,7 @@ def test_read_ahead_reports_damage_where_the_walk_meets_it(tmp_path: Path) -> No
                 assert record == records[got - 1]
         return got
 
-    two_cores = blocks._two_cores
+    useful = blocks.helper_useful
     # Bytes inside blocks (records, index nodes), then a block length that
     # points past the end of the data.
     damage = [(limit * tenth // 10, 64) for tenth in range(3, 10)] + [(block_starts[-1], 4)]
@@ -523,11 +523,11 @@ def test_read_ahead_reports_damage_where_the_walk_meets_it(tmp_path: Path) -> No
         mangled[at : at + size] = b"\xff" * size
         damaged.write_bytes(mangled)
         with_helper = walk_until_error(damaged)
-        blocks._two_cores = lambda: False  # type: ignore[assignment]
+        blocks.helper_useful = lambda: False  # type: ignore[assignment]
         try:
             without = walk_until_error(damaged)
         finally:
-            blocks._two_cores = two_cores
+            blocks.helper_useful = useful
         assert with_helper == without > 1_000, at
     _wait_for_no_inflate_threads()
 
