@@ -54,6 +54,7 @@ KEYS = {
     "fn": "funcName", "c": "created", "ms": "msecs", "r": "relativeCreated", "t": "thread",
     "tn": "threadName", "P": "process", "pn": "processName", "tk": "taskName",
     "x": "exc_text", "s": "stack_info", "e": "extra", "txt": "message", "ev": "event",
+    "st": "startTime",
 }  # fmt: skip
 _TUPLE = 1  # msgpack extension code for a tuple
 
@@ -139,8 +140,10 @@ def _ext_hook(code: int, data: bytes) -> object:
 
 _TIME_FIRST = b"\xa1c\xcb"  # after a map header: key "c", then a float64
 _FLOAT = struct.Struct(">d")
-# The three times of a record as map entries: "c", "ms" and "r", each a float64.
+# The three times of a record as map entries, each a float64: "c", "ms" and
+# "r", or "c", "ms" and "st" when relativeCreated follows from the start time.
 _TIMES = struct.Struct(">3sd4sd3sd")
+_TIMES_START = struct.Struct(">3sd4sd4sd")
 _ID_TYPES = frozenset({int, type(None)})  # thread and process ids (None when not collected)
 _MAX_CACHED = 4096
 
@@ -188,6 +191,13 @@ class RecordEncoder:
         self._paths: dict[str, tuple[str, str]] = {}
         # How many attributes a LogRecord made by this Python has without extras.
         self._plain_size = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+        # logging's start time, when LogRecords compute relativeCreated from it
+        # as (created - start) * 1000 (up to Python 3.12; 3.13 counts in
+        # nanoseconds). A record whose relativeCreated is exactly that stores
+        # the start time instead: the same bytes in every record, so they cost
+        # next to nothing compressed, unlike a changing float.
+        start = getattr(logging, "_startTime", None)
+        self._start: float | None = start if type(start) is float else None
         # Packed map entries per call site and per thread (see encode).
         self._sites: dict[tuple[Any, ...], tuple[int, bytes]] = {}
         self._threads: dict[tuple[Any, ...], tuple[int, bytes]] = {}
@@ -246,15 +256,20 @@ class RecordEncoder:
             ids = self._thread_entries(thread_key)
             if ids is None:
                 return self._encode_careful(record)
+        start = self._start
+        if start is not None and relative == (created - start) * 1000:
+            times = _TIMES_START.pack(
+                b"\xa1c\xcb", created, b"\xa2ms\xcb", msecs, b"\xa2st\xcb", start
+            )
+        else:
+            times = _TIMES.pack(b"\xa1c\xcb", created, b"\xa2ms\xcb", msecs, b"\xa1r\xcb", relative)
         args = attrs["args"]
         if type(args) is tuple:
             if not args:
                 return b"".join(
                     (
                         _MAP16[3 + site[0] + ids[0]],
-                        _TIMES.pack(
-                            b"\xa1c\xcb", created, b"\xa2ms\xcb", msecs, b"\xa1r\xcb", relative
-                        ),
+                        times,
                         site[1],
                         ids[1],
                     )
@@ -271,7 +286,7 @@ class RecordEncoder:
         return b"".join(
             (
                 _MAP16[4 + site[0] + ids[0]],
-                _TIMES.pack(b"\xa1c\xcb", created, b"\xa2ms\xcb", msecs, b"\xa1r\xcb", relative),
+                times,
                 site[1],
                 ids[1],
                 b"\xa1a",
@@ -337,12 +352,21 @@ class RecordEncoder:
             "fn": attrs["funcName"],
             # msecs is stored, not derived: Python versions compute it differently.
             "ms": attrs["msecs"],
-            "r": attrs["relativeCreated"],
             "t": attrs["thread"],
             "tn": attrs["threadName"],
             "P": attrs["process"],
             "pn": attrs["processName"],
         }
+        relative = attrs["relativeCreated"]
+        start = self._start
+        if (
+            start is not None
+            and type(relative) is float
+            and relative == _relative(attrs["created"], start)
+        ):
+            data["st"] = start
+        else:
+            data["r"] = relative
         args = attrs["args"]
         if type(args) is tuple:
             if args:
@@ -494,7 +518,7 @@ class RecordDecoder:
             "funcName": get("fn"),
             "created": created,
             "msecs": get("ms", int((created - int(created)) * 1000) + 0.0),
-            "relativeCreated": get("r", 0.0),
+            "relativeCreated": get("r", 0.0) if "r" in data else _relative(created, get("st")),
             "thread": get("t"),
             "threadName": get("tn"),
             "processName": get("pn"),
@@ -576,8 +600,20 @@ def _event_exc_text(event: dict[str, Any]) -> str | None:
 
 
 def expand(data: dict[str, Any]) -> dict[str, Any]:
-    """A stored map with its short keys spelled out as attribute names."""
-    return {KEYS.get(key, key): value for key, value in data.items()}
+    """A stored map with its short keys spelled out as attribute names
+    (relativeCreated computed when the start time was stored instead)."""
+    out = {KEYS.get(key, key): value for key, value in data.items() if key != "st"}
+    if "st" in data and "r" not in data:
+        out["relativeCreated"] = _relative(data.get("c"), data["st"])
+    return out
+
+
+def _relative(created: Any, start: Any) -> Any:
+    """relativeCreated as Python up to 3.12 computes it (0.0 for odd values)."""
+    try:
+        return (created - start) * 1000
+    except TypeError:
+        return 0.0
 
 
 def _timestamp(value: object) -> float:

@@ -228,3 +228,24 @@ def test_per_record_messages_do_not_grow_the_caches_without_bound() -> None:
         payload = encoder.encode(make(f"user {i} logged in"))
     assert unpack_data(payload)["m"] == f"user {_MAX_CACHED + 499} logged in"
     assert len(encoder._sites) <= _MAX_CACHED
+
+
+def test_relative_created_is_stored_only_when_it_does_not_follow_from_the_start_time() -> None:
+    """relativeCreated = (created - logging's start) * 1000 up to Python 3.12:
+    then the start time (the same in every record) is stored instead, and
+    the value comes back exactly. A changed value is stored as it is."""
+    encoder = RecordEncoder()
+    decoder = RecordDecoder()
+    usual = make("usual %s", ("a",))
+    changed = make("changed %s", ("a",))
+    changed.relativeCreated = 12.5
+    for record in (usual, changed):
+        for payload in (encoder.encode(record), encoder._encode_careful(record)):
+            data = unpack_data(payload)
+            assert decoder.record(data, 1).relativeCreated == record.relativeCreated
+            assert expand(data)["relativeCreated"] == record.relativeCreated
+            assert "startTime" not in expand(data)
+    stored = unpack_data(encoder.encode(usual))
+    if sys.version_info < (3, 13):
+        assert "r" not in stored and stored["st"] == logging._startTime  # type: ignore[attr-defined]
+    assert unpack_data(encoder.encode(changed))["r"] == 12.5
