@@ -613,20 +613,30 @@ class CaptureFile:
             w = self._check_writer("add records")
         encoding = self._text_encoding
         pack_size = _pack_size
-        leaf, leaf_full, block_size = w.leaf, w.leaf_full, w.block_size
+        leaf, block_size = w.leaf, w.block_size
         pending, key = w.pending, w.open_key
+        # Kept in locals, so the loop makes no len() calls: where the next
+        # record goes, and how many more fit in the leaf index node.
+        offset = len(pending)
+        room = (w.leaf_full - len(leaf)) >> 1
         added = 0
         try:
             for record in records:
                 if type(record) is str:
                     record = record.encode(encoding)
-                leaf += (key, len(pending))
-                pending += pack_size(len(record))
+                size = len(record)
+                leaf += (key, offset)
+                pending += pack_size(size)
                 pending += record  # type: ignore[arg-type]  # str was encoded above
+                offset += 4 + size
                 added += 1
-                if len(leaf) == leaf_full or len(pending) >= block_size:
+                room -= 1
+                if not room or offset >= block_size:
                     w.spill()
-                    pending, key = w.pending, w.open_key  # a new block may have begun
+                    # A new block or leaf may have begun.
+                    leaf, pending, key = w.leaf, w.pending, w.open_key
+                    offset = len(pending)
+                    room = (w.leaf_full - len(leaf)) >> 1
         except BaseException:
             self._roll_back()
             raise
