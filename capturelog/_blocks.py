@@ -14,6 +14,7 @@ import struct
 import threading
 import zlib
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from ._format import COORD, SIZE, Config
@@ -203,9 +204,12 @@ class Walk:
     a few blocks after its records, and both are needed at once. Memory stays
     bounded however long the walk.
 
-    Past those first blocks, a walk on a machine with more than one core
-    inflates the next block in file order on a helper thread while the caller
-    turns the current one into records (see ``_handoff``).
+    Past those first blocks, on a machine with more than one core, a helper
+    thread inflates the next unread block in file order while the caller turns
+    the current one into records (see ``_handoff``). The caller inflates a
+    block itself when the walk jumps ahead (to an index node), and when the
+    helper is not done yet it inflates the block after the helper's rather
+    than wait: both threads stay busy, and neither goes to sleep.
     """
 
     __slots__ = (
@@ -213,7 +217,9 @@ class Walk:
         "_ahead_pos",
         "_cursor",
         "_ends",
+        "_inflate_time",
         "_pid",
+        "_ready_at",
         "_reader",
         "_recent",
         "_share",
@@ -230,6 +236,8 @@ class Walk:
         self._share = self._SHARED
         self._ahead: Helper | None = None
         self._ahead_pos = -1  # the block the helper is inflating
+        self._ready_at = 0.0  # when it should be done (perf_counter)
+        self._inflate_time = 1e-4  # a running mean of how long a block takes here
         self._cursor = 0  # where the next block in file order starts
         self._ends: dict[int, int] = {}  # blocks read out of order: where the next one starts
         self._pid = os.getpid()
@@ -268,24 +276,54 @@ class Walk:
                 return reader.load(view, pos)
             ahead = self._ahead = Helper("capturelog-inflate")
         if self._ahead_pos == pos:
+            if self._ready_at - perf_counter() > self._inflate_time / 4:
+                # The helper needs a while yet. Waiting would put this thread
+                # to sleep, and waking costs more than inflating the block
+                # after it here meanwhile (measured: a sleeping thread takes
+                # tens of microseconds to wake on the VMs we measure on).
+                self._steal()
             block = self._take(ahead)
         else:
             # Inflate this one here while the helper finishes its own.
             compressed, following = reader.read_compressed(view, pos)
-            block = reader.inflate(compressed, pos)
-            if len(self._ends) > self._KEEP:  # only blocks just ahead of the cursor belong here
-                self._ends.clear()
-            self._ends[pos] = following
-            if not ahead.busy:
-                self._cursor = following  # the walk's first block, or a fresh start
-            else:
+            block = self._inflate_here(compressed, pos, following)
+            if ahead.busy:
                 early = self._ahead_pos
                 try:
                     self._keep(early, self._take(ahead))
                 except InvalidCaptureFile:
                     pass  # reported if and when the walk gets to that block
+                if pos < self._cursor:
+                    # The read-ahead got ahead of the walk (what it read was
+                    # let go before the walk came to it): start again here.
+                    self._ends.clear()
+                    self._ends[pos] = following
+                    self._cursor = following
+            else:
+                self._cursor = following  # the walk's first block, or a fresh start
         self._read_ahead(ahead)
         return block
+
+    def _inflate_here(self, compressed: bytes | memoryview, pos: int, following: int) -> bytes:
+        """Inflate a block in this thread, timing it, and note where the next one starts."""
+        start = perf_counter()
+        block = self._reader.inflate(compressed, pos)
+        self._inflate_time += (perf_counter() - start - self._inflate_time) / 8
+        if len(self._ends) > self._KEEP:  # only blocks just ahead of the cursor belong here
+            self._ends.clear()
+        self._ends[pos] = following
+        return block
+
+    def _steal(self) -> None:
+        """Inflate here the block the helper would get next, if there is one."""
+        view, cursor = self._view, self._cursor
+        if cursor >= view.limit or cursor in self._recent or cursor in self._ends:
+            return
+        try:
+            compressed, following = self._reader.read_compressed(view, cursor)
+            self._keep(cursor, self._inflate_here(compressed, cursor, following))
+        except InvalidCaptureFile:
+            pass  # reported if and when the walk gets to that block
 
     def _take(self, ahead: Helper) -> bytes:
         """The block the helper inflated, checked."""
@@ -310,6 +348,7 @@ class Walk:
             return  # reported if and when the walk gets to that block
         self._ahead_pos = cursor
         ahead.post(_inflate, compressed)
+        self._ready_at = perf_counter() + self._inflate_time
         self._cursor = following
 
     def close(self) -> None:
