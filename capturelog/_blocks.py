@@ -218,6 +218,7 @@ class Walk:
         "_cursor",
         "_ends",
         "_inflate_time",
+        "_last_load",
         "_pid",
         "_ready_at",
         "_reader",
@@ -238,6 +239,7 @@ class Walk:
         self._ahead_pos = -1  # the block the helper is inflating
         self._ready_at = 0.0  # when it should be done (perf_counter)
         self._inflate_time = 1e-4  # a running mean of how long a block takes here
+        self._last_load = 0.0  # when the walk last needed a block it did not have
         self._cursor = 0  # where the next block in file order starts
         self._ends: dict[int, int] = {}  # blocks read out of order: where the next one starts
         self._pid = os.getpid()
@@ -275,8 +277,14 @@ class Walk:
                 self._ahead = None  # a forked child has no helper thread
                 return reader.load(view, pos)
             ahead = self._ahead = Helper("capturelog-inflate")
+        now = perf_counter()
+        # A walk whose caller spends long on each block (formatting records
+        # for a terminal, say) gains little from the helper, and each hand-off
+        # would wake a sleeping thread: read ahead only for brisk walks.
+        brisk = now - self._last_load < 4 * self._inflate_time
+        self._last_load = now
         if self._ahead_pos == pos:
-            if self._ready_at - perf_counter() > self._inflate_time / 4:
+            if self._ready_at - now > self._inflate_time / 4:
                 # The helper needs a while yet. Waiting would put this thread
                 # to sleep, and waking costs more than inflating the block
                 # after it here meanwhile (measured: a sleeping thread takes
@@ -301,7 +309,8 @@ class Walk:
                     self._cursor = following
             else:
                 self._cursor = following  # the walk's first block, or a fresh start
-        self._read_ahead(ahead)
+        if brisk:
+            self._read_ahead(ahead)
         return block
 
     def _inflate_here(self, compressed: bytes | memoryview, pos: int, following: int) -> bytes:

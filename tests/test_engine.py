@@ -546,3 +546,26 @@ def test_a_forked_child_goes_on_with_a_walk_begun_in_its_parent(path: Path) -> N
         assert list(walk) == records[3_000:]
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_program_may_exit_in_the_middle_of_a_walk(path: Path) -> None:
+    """A walk still open (its helper thread busy) when the program ends does
+    not hold up the exit, nor does one run from an atexit handler."""
+    import subprocess
+    import sys
+
+    write(path, _log_lines(20_000))
+    code = (
+        "import atexit, sys\n"
+        "from capturelog import CaptureFile\n"
+        "cf = CaptureFile(sys.argv[1])\n"
+        "walk = iter(cf)\n"
+        "for _ in range(5_000):\n"
+        "    next(walk)\n"
+        "atexit.register(lambda: print(sum(1 for _ in CaptureFile(sys.argv[1]))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "20000"
