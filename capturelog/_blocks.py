@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import threading
 import zlib
 from dataclasses import dataclass
@@ -224,6 +225,7 @@ class Walk:
         "_reader",
         "_recent",
         "_share",
+        "_solo",
         "_view",
     )
 
@@ -236,6 +238,7 @@ class Walk:
         self._recent: dict[int, bytes | bytearray] = {}
         self._share = self._SHARED
         self._ahead: Helper | None = None
+        self._solo = False  # True: this walk inflates everything itself
         self._ahead_pos = -1  # the block the helper is inflating
         self._ready_at = 0.0  # when it should be done (perf_counter)
         self._inflate_time = 1e-4  # a running mean of how long a block takes here
@@ -272,11 +275,15 @@ class Walk:
         its records)."""
         reader, view = self._reader, self._view
         ahead = self._ahead
-        if ahead is None or ahead.pid != os.getpid():
-            if self._pid != os.getpid() or not helper_useful():
-                self._ahead = None  # a forked child has no helper thread
+        if ahead is None:
+            if self._solo:
                 return reader.load(view, pos)
-            ahead = self._ahead = Helper("capturelog-inflate")
+            ahead = self._start_helper()
+            if ahead is None:
+                return reader.load(view, pos)
+        elif ahead.pid != os.getpid():  # a forked child: the helper thread is not here
+            self._ahead, self._solo = None, True
+            return reader.load(view, pos)
         now = perf_counter()
         # A walk whose caller spends long on each block (formatting records
         # for a terminal, say) gains little from the helper, and each hand-off
@@ -299,8 +306,8 @@ class Walk:
                 early = self._ahead_pos
                 try:
                     self._keep(early, self._take(ahead))
-                except InvalidCaptureFile:
-                    pass  # reported if and when the walk gets to that block
+                except Exception:  # noqa: BLE001 - read again, and reported, if the walk gets there
+                    pass
                 if pos < self._cursor:
                     # The read-ahead got ahead of the walk (what it read was
                     # let go before the walk came to it): start again here.
@@ -312,6 +319,18 @@ class Walk:
         if brisk:
             self._read_ahead(ahead)
         return block
+
+    def _start_helper(self) -> Helper | None:
+        """A helper thread for this walk, or None (and no more tries) when it
+        cannot help or cannot start."""
+        if self._pid == os.getpid() and helper_useful():
+            try:
+                self._ahead = Helper("capturelog-inflate")
+                return self._ahead
+            except RuntimeError:  # no new threads (at interpreter exit, or a limit)
+                pass
+        self._solo = True
+        return None
 
     def _inflate_here(self, compressed: bytes | memoryview, pos: int, following: int) -> bytes:
         """Inflate a block in this thread, timing it, and note where the next one starts."""
@@ -331,7 +350,7 @@ class Walk:
         try:
             compressed, following = self._reader.read_compressed(view, cursor)
             self._keep(cursor, self._inflate_here(compressed, cursor, following))
-        except InvalidCaptureFile:
+        except (InvalidCaptureFile, OSError):
             pass  # reported if and when the walk gets to that block
 
     def _take(self, ahead: Helper) -> bytes:
@@ -349,11 +368,11 @@ class Walk:
         while cursor in ends:  # read already, out of order
             cursor = ends.pop(cursor)
         self._cursor = cursor
-        if cursor >= view.limit or cursor in self._recent:
+        if cursor >= view.limit or cursor in self._recent or sys.is_finalizing():
             return
         try:
             compressed, following = self._reader.read_compressed(view, cursor)
-        except InvalidCaptureFile:
+        except (InvalidCaptureFile, OSError):
             return  # reported if and when the walk gets to that block
         self._ahead_pos = cursor
         ahead.post(_inflate, compressed)
@@ -363,6 +382,7 @@ class Walk:
     def close(self) -> None:
         """Stop the helper thread, if the walk started one."""
         ahead, self._ahead = self._ahead, None
+        self._ahead_pos = -1
         if ahead is not None:
             ahead.stop()
 

@@ -146,6 +146,7 @@ _TIMES = struct.Struct(">3sd4sd3sd")
 _TIMES_START = struct.Struct(">3sd4sd4sd")
 _ID_TYPES = frozenset({int, type(None)})  # thread and process ids (None when not collected)
 _MAX_CACHED = 4096
+_MAX_CACHED_MESSAGE = 1024  # characters of a message template kept in the cache
 
 
 # msgpack map16 headers, used even for small maps, so the time sits at offset 3.
@@ -257,7 +258,7 @@ class RecordEncoder:
             if ids is None:
                 return self._encode_careful(record)
         start = self._start
-        if start is not None and relative == (created - start) * 1000:
+        if start is not None and relative and relative == (created - start) * 1000:
             times = _TIMES_START.pack(
                 b"\xa1c\xcb", created, b"\xa2ms\xcb", msecs, b"\xa2st\xcb", start
             )
@@ -298,6 +299,16 @@ class RecordEncoder:
         """The map entries of one call site, packed (None if they would not be
         stored as they are)."""
         name, msg, levelno, levelname, pathname, filename, module, lineno, func = key
+        # Entries are shared by every record whose key is equal, and 1 == True
+        # == 1.0: only plain strings (checked here, once) may stand in a key
+        # beside the ints checked per record. Long messages are not kept, so
+        # the cache stays small in bytes as well as in entries.
+        if len(msg) > _MAX_CACHED_MESSAGE or not all(
+            type(value) is str for value in (name, levelname, pathname, filename, module)
+        ):
+            return None
+        if func is not None and type(func) is not str:
+            return None
         items: list[Any] = ["k", LOGGING_KIND, "v", SCHEMA, "n", name, "m", msg, "l", levelno,
                             "p", pathname, "ln", lineno, "fn", func]  # fmt: skip
         if _STANDARD_LEVELS.get(levelno) != levelname:
@@ -309,6 +320,10 @@ class RecordEncoder:
     def _thread_entries(self, key: tuple[Any, ...]) -> tuple[int, bytes] | None:
         """The map entries of one thread (and task), packed."""
         thread, thread_name, process, process_name, task = key
+        if not all(
+            value is None or type(value) is str for value in (thread_name, process_name, task)
+        ):
+            return None  # see _site_entries
         items: list[Any] = ["t", thread, "tn", thread_name, "P", process, "pn", process_name]
         if task is not None:
             items += ("tk", task)
@@ -362,6 +377,7 @@ class RecordEncoder:
         if (
             start is not None
             and type(relative) is float
+            and relative  # a zero is stored as it is, to keep the sign of -0.0
             and relative == _relative(attrs["created"], start)
         ):
             data["st"] = start

@@ -31,6 +31,19 @@ from typing import Any
 
 __all__ = ["Helper", "helper_useful"]
 
+# At most this many helper threads at once in a process (merging many files
+# walks them all at once; more threads than cores gain nothing).
+_MAX_HELPERS = 4
+_slots = threading.BoundedSemaphore(_MAX_HELPERS)
+
+
+def _reset_slots() -> None:
+    global _slots
+    _slots = threading.BoundedSemaphore(_MAX_HELPERS)  # the parent's threads are not here
+
+
+os.register_at_fork(after_in_child=_reset_slots)
+
 
 def helper_useful() -> bool:
     """Whether a helper thread can help: two cores or more, and an interpreter
@@ -64,6 +77,18 @@ class Helper:
     )
 
     def __init__(self, name: str) -> None:
+        """Raises RuntimeError when no thread can be started: too many helpers
+        running already, or the interpreter refuses new threads."""
+        slots = _slots
+        if not slots.acquire(blocking=False):
+            raise RuntimeError(f"{_MAX_HELPERS} capturelog helper threads are running already")
+        try:
+            self._start(name, slots)
+        except BaseException:
+            slots.release()
+            raise
+
+    def _start(self, name: str, slots: threading.BoundedSemaphore) -> None:
         self.busy = False
         self.pid = os.getpid()
         self._stopped = False
@@ -75,21 +100,23 @@ class Helper:
         self._done = threading.Lock()
         for lock in (self._posted, self._started, self._done):
             lock.acquire()
-        threading.Thread(target=self._run, name=name, daemon=True).start()
+        threading.Thread(target=self._run, args=(slots,), name=name, daemon=True).start()
 
-    def _run(self) -> None:
+    def _run(self, slots: threading.BoundedSemaphore) -> None:
         while True:
             self._posted.acquire()
             call, self._call = self._call, None
             self._started.release()
             if call is None:
+                slots.release()
                 return
             func, args = call
             try:
                 self._result = (func(*args), None)
             except BaseException as exc:  # handed to the caller by take()
                 self._result = (None, exc)
-            self._done.release()
+            finally:
+                self._done.release()
 
     def post(self, func: Callable[..., Any], *args: Any) -> None:
         """Start ``func(*args)`` on the helper (nothing may be in flight)."""
@@ -123,4 +150,7 @@ class Helper:
         # call), so this wakes it, after its call in flight, to end.
         self.busy = False
         self._call = None
-        self._posted.release()
+        try:
+            self._posted.release()
+        except RuntimeError:
+            pass  # a post() interrupted before the thread took its call: it ends on None

@@ -198,22 +198,26 @@ def test_cached_entries_give_the_same_map_as_the_careful_path(
 
 
 def test_values_equal_to_cached_ones_keep_their_own_type() -> None:
-    """True == 1 and 1.0 == 1, but a record with True or 1.0 where another had 1
-    must not be stored as 1 from a cache."""
+    """True == 1 == 1.0 and -0.0 == 0.0, but a record with one of them where
+    another had an equal value must not be stored with the other's from a cache."""
     encoder = RecordEncoder()
     decoder = RecordDecoder()
-    encoder.encode(make("same site"))
-    for attribute, value in (
-        ("lineno", True),
-        ("lineno", 42.0),
-        ("levelno", 30.0),
-        ("process", True),
-    ):
-        record = make("same site")
-        setattr(record, attribute, value)
-        data = unpack_data(encoder.encode(record))
-        copy = decoder.record(data, 1)
-        assert type(getattr(copy, attribute)) is type(value), attribute
+    odd_values = (
+        ("lineno", True), ("lineno", 42.0), ("levelno", 30.0), ("process", True),
+        ("funcName", 1), ("funcName", True), ("funcName", 1.0), ("name", 0), ("name", False),
+        ("threadName", 1), ("threadName", True), ("processName", 0.0), ("relativeCreated", -0.0),
+    )  # fmt: skip
+    for attribute, value in odd_values:
+        for first in (1, 0, 1.0, 0.0, "same"):  # a cached entry with a value equal to the odd one
+            record = make("same site")
+            setattr(record, attribute, first)
+            encoder.encode(record)
+            record = make("same site")
+            setattr(record, attribute, value)
+            data = unpack_data(encoder.encode(record))
+            copy = decoder.record(data, 1)
+            assert type(getattr(copy, attribute)) is type(value), (attribute, value, first)
+            assert repr(getattr(copy, attribute)) == repr(value), (attribute, value, first)
     renamed = make("same site")
     renamed.threadName = "renamed-thread"
     assert decoder.record(unpack_data(encoder.encode(renamed)), 1).threadName == "renamed-thread"
@@ -228,6 +232,10 @@ def test_per_record_messages_do_not_grow_the_caches_without_bound() -> None:
         payload = encoder.encode(make(f"user {i} logged in"))
     assert unpack_data(payload)["m"] == f"user {_MAX_CACHED + 499} logged in"
     assert len(encoder._sites) <= _MAX_CACHED
+    encoder._sites.clear()
+    long_message = "x" * 100_000
+    assert unpack_data(encoder.encode(make(long_message)))["m"] == long_message
+    assert not encoder._sites  # long messages are not kept: the cache stays small in bytes
 
 
 def test_relative_created_is_stored_only_when_it_does_not_follow_from_the_start_time() -> None:

@@ -481,6 +481,7 @@ def test_long_walks_read_ahead_on_a_helper_thread_and_stop_it(path: Path) -> Non
     with CaptureFile(path) as cf:
         assert list(cf) == records
         assert list(cf.record_generator(12_345)) == records[12_344:]
+        _wait_for_no_inflate_threads()  # the two walks above have ended
         walk = iter(cf)
         seen = [next(walk) for _ in range(5_000)]
         assert seen == records[:5_000]
@@ -507,10 +508,17 @@ def test_read_ahead_reports_damage_where_the_walk_meets_it(tmp_path: Path) -> No
         block_starts.append(at + 4 + int.from_bytes(data[at : at + 4], "big"))
 
     def walk_until_error(damaged: Path) -> int:
+        _wait_for_no_inflate_threads()  # helpers of earlier walks have ended
         got = 0
+        helped = False
         with CaptureFile(damaged) as cf, pytest.raises(InvalidCaptureFile, match="damaged"):
             for got, record in enumerate(cf, 1):  # noqa: B007 - counted after the loop
                 assert record == records[got - 1]
+                if got % 1_000 == 0:
+                    helped = helped or _inflate_threads() > 0
+        if got >= 3_000:  # well past the first blocks, which a walk reads itself
+            # It read ahead (on two or more cores) unless told not to.
+            assert helped == (blocks.helper_useful() and len(os.sched_getaffinity(0)) > 1)
         return got
 
     useful = blocks.helper_useful
@@ -569,3 +577,34 @@ def test_a_program_may_exit_in_the_middle_of_a_walk(path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "20000"
+
+
+def test_a_walk_reads_on_when_no_thread_can_be_started(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.12+ refuses new threads at interpreter exit (and a system may
+    refuse them any time): the walk then inflates every block itself."""
+    import capturelog._blocks as blocks
+
+    def refuse(name: str) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    records = _log_lines(20_000)
+    write(path, records)
+    monkeypatch.setattr(blocks, "Helper", refuse)
+    with CaptureFile(path) as cf:
+        assert list(cf) == records
+
+
+def test_walks_at_once_share_a_few_helper_threads(path: Path) -> None:
+    """Many walks open at once (merging many files does that) start at most a
+    few helper threads; the others inflate their blocks themselves."""
+    records = _log_lines(20_000)
+    write(path, records)
+    _wait_for_no_inflate_threads()
+    with CaptureFile(path) as cf:
+        walks = [iter(cf) for _ in range(8)]
+        for walk in walks:
+            assert [next(walk) for _ in range(3_000)] == records[:3_000]
+        assert _inflate_threads() <= 4
+        for walk in walks:
+            assert list(walk) == records[3_000:]
+    _wait_for_no_inflate_threads()
