@@ -119,7 +119,8 @@ class Appender:
         self.positions = [view.limit]
         self.open_seq = 0
         self.open_key = view.limit
-        self._inflight: deque[tuple[int, Future[bytes]]] = deque()
+        # Blocks handed to the pool, oldest first: (block, its compression).
+        self._inflight: deque[tuple[bytearray, Future[bytes]]] = deque()
         self._deferred: deque[tuple[int, list[int]]] = deque()
         self._pool = shared_pool() if background else None
         # Two blocks in flight keep both cores busy; more only lengthens the
@@ -207,7 +208,7 @@ class Appender:
             self._drain(wait=True)  # keep blocks in file order
             self._write_compressed(zlib.compress(block, self.level))
         else:
-            self._inflight.append((seq, future))
+            self._inflight.append((block, future))
             self._unresolved = True
             self._drain(wait=False)
         seq += 1
@@ -218,10 +219,17 @@ class Appender:
         in order; keep at most a few in flight."""
         inflight = self._inflight
         while inflight:
-            _, future = inflight[0]
+            block, future = inflight[0]
             if not (wait or future.done() or len(inflight) > self._max_inflight):
                 return
-            compressed = future.result()
+            if wait and future.cancel():
+                # Needed now, and no worker has started on it (they need the
+                # GIL this thread holds): compressing it here beats waking one
+                # and waiting, as a commit right after a block fills would
+                # (measured: one-record commits in benchmarks/bench_engine.py).
+                compressed = zlib.compress(block, self.level)
+            else:
+                compressed = future.result()
             inflight.popleft()
             self._write_compressed(compressed)
 
@@ -299,7 +307,8 @@ class Appender:
         """Wait out blocks still being compressed (their work is discarded)."""
         if os.getpid() == self.pid:  # a forked child has no compressor threads to wait for
             for _, future in self._inflight:
-                future.exception()
+                if not future.cancel():
+                    future.exception()
         self._inflight.clear()
 
     # --------------------------------------------------------------- committing
