@@ -55,7 +55,11 @@ def make_handlers(tmp: str) -> dict[str, Callable[[], logging.Handler]]:
             os.remove(path)
         return capturelog.CaptureHandler(path)
 
-    return {"CaptureHandler": capture_handler, "FileHandler": file_handler, "JSON lines": json_handler}
+    return {
+        "CaptureHandler": capture_handler,
+        "FileHandler": file_handler,
+        "JSON lines": json_handler,
+    }
 
 
 def run(make: Callable[[], logging.Handler], calls: list[tuple[str, int]]) -> tuple[float, str]:
@@ -92,7 +96,10 @@ def main() -> None:
                 best[name] = min(best.get(name, elapsed), elapsed)
                 sizes[name] = os.stat(path).st_blocks * 512
     print(f"{args.calls:,} logger.info calls, best of {args.rounds} alternating rounds")
-    print(f"{'handler':<16} {'per call':>10} {'vs FileHandler':>15} {'on disk':>12} {'vs JSON lines':>14}")
+    print(
+        f"{'handler':<16} {'per call':>10} {'vs FileHandler':>15} {'on disk':>12}"
+        f" {'vs JSON lines':>14}"
+    )
     for name in handlers:
         per_call = best[name] / args.calls * 1e6
         print(

@@ -9,6 +9,7 @@ length or coordinate raises ``InvalidCaptureFile``, never ``struct.error``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import sys
@@ -221,8 +222,8 @@ class Walk:
         "_inflate_time",
         "_last_load",
         "_pid",
-        "_ready_at",
         "_reader",
+        "_ready_at",
         "_recent",
         "_share",
         "_solo",
@@ -304,10 +305,9 @@ class Walk:
             block = self._inflate_here(compressed, pos, following)
             if ahead.busy:
                 early = self._ahead_pos
-                try:
+                # Any failure is met again, and reported, if the walk gets there.
+                with contextlib.suppress(Exception):
                     self._keep(early, self._take(ahead))
-                except Exception:  # noqa: BLE001 - read again, and reported, if the walk gets there
-                    pass
                 if pos < self._cursor:
                     # The read-ahead got ahead of the walk (what it read was
                     # let go before the walk came to it): start again here.
@@ -347,11 +347,9 @@ class Walk:
         view, cursor = self._view, self._cursor
         if cursor >= view.limit or cursor in self._recent or cursor in self._ends:
             return
-        try:
+        with contextlib.suppress(InvalidCaptureFile, OSError):  # reported when the walk gets there
             compressed, following = self._reader.read_compressed(view, cursor)
             self._keep(cursor, self._inflate_here(compressed, cursor, following))
-        except (InvalidCaptureFile, OSError):
-            pass  # reported if and when the walk gets to that block
 
     def _take(self, ahead: Helper) -> bytes:
         """The block the helper inflated, checked."""

@@ -23,6 +23,7 @@ the block in place. So the writer keeps its pool (``_pool``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -150,7 +151,7 @@ class Helper:
         # call), so this wakes it, after its call in flight, to end.
         self.busy = False
         self._call = None
-        try:
+        # Already released by a post() interrupted before the thread took its
+        # call: the thread ends on the None all the same.
+        with contextlib.suppress(RuntimeError):
             self._posted.release()
-        except RuntimeError:
-            pass  # a post() interrupted before the thread took its call: it ends on None

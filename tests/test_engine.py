@@ -512,7 +512,7 @@ def test_read_ahead_reports_damage_where_the_walk_meets_it(tmp_path: Path) -> No
         got = 0
         helped = False
         with CaptureFile(damaged) as cf, pytest.raises(InvalidCaptureFile, match="damaged"):
-            for got, record in enumerate(cf, 1):  # noqa: B007 - counted after the loop
+            for got, record in enumerate(cf, 1):  # got is counted after the loop
                 assert record == records[got - 1]
                 if got % 1_000 == 0:
                     helped = helped or _inflate_threads() > 0
