@@ -15,6 +15,7 @@ import struct
 import sys
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -135,15 +136,16 @@ class BlockReader:
 
     def inflate(self, compressed: bytes | memoryview, pos: int) -> bytes:
         """The block at ``pos`` from its compressed bytes, checked."""
-        inflater = zlib.decompressobj()
+        return self.checked(pos, _inflate, compressed)
+
+    def checked(self, pos: int, inflate: Callable[..., tuple[Any, bytes]], *args: Any) -> bytes:
+        """The block at ``pos`` from ``inflate(*args)`` (``_inflate`` here, or
+        its result from a helper thread), if it was exactly one whole zlib
+        stream."""
         try:
-            block = inflater.decompress(compressed)
+            inflater, block = inflate(*args)
         except zlib.error as exc:
             raise self.damaged(f"block at {pos} does not decompress ({exc})") from exc
-        return self.check_inflated(inflater, block, pos)
-
-    def check_inflated(self, inflater: Any, block: bytes, pos: int) -> bytes:
-        """``block`` if ``inflater`` consumed exactly one whole zlib stream."""
         if not inflater.eof or inflater.unused_data:
             raise self.damaged(f"block at {pos} has a wrong length")
         return block
@@ -354,11 +356,7 @@ class Walk:
     def _take(self, ahead: Helper) -> bytes:
         """The block the helper inflated, checked."""
         pos, self._ahead_pos = self._ahead_pos, -1
-        try:
-            inflater, block = ahead.take()
-        except zlib.error as exc:
-            raise self._reader.damaged(f"block at {pos} does not decompress ({exc})") from exc
-        return self._reader.check_inflated(inflater, block, pos)
+        return self._reader.checked(pos, ahead.take)
 
     def _read_ahead(self, ahead: Helper) -> None:
         """Give the helper the first block from the cursor on not read yet."""
@@ -386,6 +384,7 @@ class Walk:
 
 
 def _inflate(compressed: bytes | memoryview) -> tuple[Any, bytes]:
+    """The inflater (to check it ended the stream) and the inflated bytes."""
     inflater = zlib.decompressobj()
     return inflater, inflater.decompress(compressed)
 
