@@ -29,15 +29,49 @@ from concurrent.futures import Future
 
 from . import _locking
 from ._blocks import View
-from ._pool import shared_pool
 from ._format import SIZE, Config, MasterNodeBuffer, full_node_struct, pack_path_level
+from ._pool import shared_pool
 from .exceptions import CaptureFileError
 
-__all__ = ["Appender"]
+__all__ = ["Appender", "clear_stale_data", "pwrite_all"]
 
 # Grow the file by its current size, at most this much, rounded to pages, so a
 # growing file is extended in large steps.
 _MAX_GROWTH = 5 << 20
+
+# How far past the committed end a new writer looks for bytes left by an
+# earlier writer that did not commit them (see clear_stale_data).
+_STALE_PROBE = 16 * 1024
+
+
+def clear_stale_data(fd: int, config: Config, limit: int) -> bool:
+    """Make sure no bytes past the committed end ``limit`` can come back.
+
+    A writer that stopped without committing (killed, or closed without a
+    commit) leaves valid compressed blocks past the committed end. The next
+    writer writes its own blocks over them and commits; after a power loss in
+    default mode its master node may be on disk while its blocks are not, and
+    the index would then point at the old blocks: records that were never
+    committed, returned as if they were. So before writing, a writer checks
+    the bytes just past the end (the previous writer wrote in order from the
+    page holding it) and, if any is set, cuts the file there, grows it back
+    (the new bytes read as zeros) and syncs, once. The index can then only
+    ever point at its own blocks or at zeros, which fail to decompress and
+    are reported as damage. A clean start costs one small read.
+
+    Returns whether anything had to be cleared.
+    """
+    page_start = limit - limit % config.page_size
+    probe = os.pread(fd, limit - page_start + _STALE_PROBE, page_start)
+    ahead = probe[limit - page_start :]
+    if ahead.count(0) == len(ahead):
+        return False
+    size = os.fstat(fd).st_size
+    os.ftruncate(fd, page_start)  # bytes from here to limit live in the master node
+    os.ftruncate(fd, size)
+    os.fdatasync(fd)
+    return True
+
 
 def pwrite_all(fd: int, data: bytes | bytearray | memoryview, pos: int) -> None:
     """Write all of ``data`` at ``pos`` (``os.pwrite`` may write less)."""
@@ -58,9 +92,9 @@ class Appender:
         "_max_inflight",
         "_node",
         "_packed",
+        "_pool",
         "_range_lock",
         "_unresolved",
-        "_pool",
         "allocated",
         "block_size",
         "changed",
@@ -345,7 +379,9 @@ class Appender:
             os.fdatasync(self.fd)  # the data reaches the disk before the node pointing at it
             self.unsynced = False
         node = self._node
-        end = node.fill(serial, self.limit, self.metadata, self._path_bytes(), self.pending, self.tail)
+        end = node.fill(
+            serial, self.limit, self.metadata, self._path_bytes(), self.pending, self.tail
+        )
         disk_end = self._disk_end
         length = end if end > disk_end[slot] else disk_end[slot]
         disk_end[slot] = config.master_size  # unknown should the write fail

@@ -14,6 +14,7 @@ import codecs
 import os
 import struct
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from types import TracebackType
@@ -21,6 +22,7 @@ from typing import Union, overload
 
 from . import _locking
 from ._blocks import BlockReader, View, Walk, unpack_error
+from ._files import NewFile
 from ._format import (
     NULL_COORD,
     SIZE,
@@ -33,7 +35,7 @@ from ._format import (
     full_node_struct,
 )
 from ._index import locate, record_count
-from ._writer import Appender, pwrite_all
+from ._writer import Appender, clear_stale_data, pwrite_all
 from .exceptions import (
     CaptureFileAlreadyOpen,
     CaptureFileError,
@@ -54,9 +56,31 @@ Record = Union[str, bytes]
 _NEW_FILE_PAGES = 100
 
 # Files open for writing in this process, by (device, inode). OS locks guard
-# other processes; this also guards when use_os_file_locking=False.
+# other processes; this also guards when use_os_file_locking=False. The lock
+# is re-entrant so that a signal handler that opens or closes a capture file
+# while this thread holds it cannot deadlock.
 _writers: set[tuple[int, int]] = set()
-_writers_lock = threading.Lock()
+_writers_lock = threading.RLock()
+# The writers themselves, for a forked child to let go of (see _after_fork).
+_open_writers: weakref.WeakSet[CaptureFile] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child shares its parent's open file descriptions, and on Linux
+    the writer lock belongs to the description: a child that merely lives on
+    would keep the parent from ever opening its file for writing again once
+    it closed it. So each inherited writer descriptor is pointed at a new,
+    read-only description of the same file (the object stays open and
+    refuses to write, as before). The parent's writers are not the child's."""
+    global _writers_lock  # noqa: PLW0603 - a fresh lock is the only safe one after a fork
+    _writers_lock = threading.RLock()  # the parent may have held it at the fork
+    _writers.clear()
+    for cf in list(_open_writers):
+        cf._let_go_after_fork()
+    _open_writers.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class CaptureFile:
@@ -133,8 +157,10 @@ class CaptureFile:
                     "compression_block_size must be a positive multiple of 4096,"
                     f" not {compression_block_size}"
                 )
-            self._create(Config(block_size=compression_block_size), initial_metadata)
-            if not to_write:
+            config = Config(block_size=compression_block_size)
+            if not self._create(config, initial_metadata, replace=force_new_empty_file):
+                self.open(to_write)  # created by another process meanwhile: open theirs
+            elif not to_write:
                 self.close()
                 self.open(False)
         else:
@@ -186,12 +212,14 @@ class CaptureFile:
                     f"{self.file_name}: already open for writing by another process"
                 )
             _writers.add(key)
+            _open_writers.add(self)
         self._key = key
 
     def _claim_key(self, fd: int) -> None:
         key = _file_key(fd)
         with _writers_lock:
             _writers.add(key)
+            _open_writers.add(self)
         self._key = key
 
     def _file_identity(self) -> tuple[int, int]:
@@ -204,8 +232,25 @@ class CaptureFile:
         if self._key is not None:
             with _writers_lock:
                 _writers.discard(self._key)
+                _open_writers.discard(self)
             self._key = None
         os.close(fd)
+
+    def _let_go_after_fork(self) -> None:
+        """In a forked child: swap this writer's inherited descriptor for a
+        fresh read-only one (see ``_after_fork_in_child``)."""
+        fd = self._fd
+        self._key = None
+        if fd < 0:
+            return
+        try:
+            fresh = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            fresh = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.dup2(fresh, fd, inheritable=False)
+        finally:
+            os.close(fresh)
 
     def _attach(self, fd: int, to_write: bool) -> None:
         """Read the header and current master node of an open descriptor."""
@@ -250,8 +295,7 @@ class CaptureFile:
                 continue
         else:
             raise InvalidCaptureFile(
-                f"{self.file_name}: damaged: the master nodes' serial numbers are not"
-                " consecutive"
+                f"{self.file_name}: damaged: the master nodes' serial numbers are not consecutive"
             )
         file_size = os.fstat(self._fd).st_size
         if file_size < node.file_limit - node.file_limit % config.page_size:
@@ -505,10 +549,14 @@ class CaptureFile:
             yield self._records(blocks, coords, first)
             return
         for child in range(first, len(coords) >> 1):
-            yield from self._subtree(blocks, height - 1, coords[2 * child], coords[2 * child + 1], skip)
+            yield from self._subtree(
+                blocks, height - 1, coords[2 * child], coords[2 * child + 1], skip
+            )
             skip = 0
 
-    def _records(self, blocks: Walk, coords: tuple[int, ...] | list[int], first: int) -> list[Record]:
+    def _records(
+        self, blocks: Walk, coords: tuple[int, ...] | list[int], first: int
+    ) -> list[Record]:
         """Decode the records at a run of coordinates, starting at child ``first``."""
         positions = coords[2 * first :: 2]
         offsets = coords[2 * first + 1 :: 2]
@@ -522,7 +570,9 @@ class CaptureFile:
                 start = i
         return out
 
-    def _decode_run(self, block: bytes | bytearray, offsets: tuple[int, ...] | list[int]) -> list[Record]:
+    def _decode_run(
+        self, block: bytes | bytearray, offsets: tuple[int, ...] | list[int]
+    ) -> list[Record]:
         """Records at ``offsets`` in one block: the innermost loop of iteration."""
         unpack = _unpack_size
         last = offsets[-1]
@@ -541,7 +591,7 @@ class CaptureFile:
 
     def _check_writer(self, action: str) -> Appender:
         self._check_open(action)
-        if not self.to_write or self._w is None:
+        if not self.to_write:
             raise CaptureFileNotOpenForWrite(
                 f"{self.file_name}: cannot {action}: the file is open for reading only"
             )
@@ -550,10 +600,17 @@ class CaptureFile:
                 f"{self.file_name}: cannot {action}: the file was opened for writing in"
                 f" process {self._pid}, and this is a forked child ({os.getpid()})"
             )
-        return self._w
+        w = self._w
+        if w is None:
+            self._roll_back()  # a roll-back was interrupted: finish it now
+            w = self._w
+            if w is None:
+                raise CaptureFileError(f"{self.file_name}: cannot {action}: no writer state")
+        return w
 
     def _start_writing(self) -> None:
         """Turn the loaded view into the writer's mutable state."""
+        clear_stale_data(self._fd, self._config, self._view.limit)
         self._w = Appender(
             self._fd,
             self._config,
@@ -576,38 +633,53 @@ class CaptureFile:
         return self._view
 
     def add_record(self, record: Record) -> int:
-        """Add a record (``str`` is encoded, ``bytes`` kept) and return the new
-        record count. It becomes visible to readers, and safe, at ``commit()``.
+        """Add a record (``str`` is encoded, ``bytes``-like kept) and return the
+        new record count. It becomes visible to readers, and safe, at ``commit()``.
 
-        If writing fails (a full disk), the transaction in progress is dropped:
-        the file keeps its last commit and this writer stays usable.
+        A record of the wrong type (TypeError) or too large for the format
+        (ValueError) is refused before anything changes. If writing fails (a
+        full disk), or anything else interrupts the call (an exception raised
+        by a signal handler), the transaction in progress is dropped: the file
+        keeps its last commit and this writer stays usable.
         """
         w = self._w
         if w is None:
             w = self._check_writer("add a record")
         if type(record) is str:
             record = record.encode(self._text_encoding)
+        elif type(record) is not bytes:
+            record = _as_bytes(record, self._text_encoding)
+        size = len(record)
+        if size > _MAX_RECORD:
+            raise _too_large(size)
         # The per-record path, kept inline: everything else happens once per
-        # full index node or per block, in Appender.spill().
-        pending = w.pending
-        leaf = w.leaf
-        leaf += (w.open_key, len(pending))
-        pending += _pack_size(len(record))
-        pending += record  # type: ignore[arg-type]  # str was encoded above
-        w.count += 1
-        w.changed = True
-        if len(leaf) == w.leaf_full or len(pending) >= w.block_size:
-            try:
+        # full index node or per block, in Appender.spill(). Between its first
+        # and last line the writer's state is inconsistent, so anything that
+        # lands in between (a KeyboardInterrupt from a signal) rolls back.
+        try:
+            pending = w.pending
+            leaf = w.leaf
+            leaf += (w.open_key, len(pending))
+            pending += _pack_size(size)
+            pending += record
+            w.count += 1
+            w.changed = True
+            if len(leaf) == w.leaf_full or len(pending) >= w.block_size:
                 w.spill()
-            except BaseException:
-                self._roll_back()
-                raise
+        except BaseException:
+            self._roll_back()
+            raise
         return w.count
 
-    def add_records(self, records: Iterable[Record]) -> int:
+    def add_records(self, records: Iterable[Record]) -> int:  # noqa: PLR0915 - one hot loop, kept whole
         """Add many records at once (as ``add_record`` does each); return the
         new record count. Cheaper per record than calling ``add_record`` in a
-        loop; the logging handler hands over its records this way."""
+        loop; the logging handler hands over its records this way.
+
+        A record of the wrong type, or an exception from ``records`` itself,
+        stops the call with the records before it added; a failed write drops
+        the transaction, as with ``add_record``.
+        """
         w = self._w
         if w is None:
             w = self._check_writer("add records")
@@ -620,14 +692,28 @@ class CaptureFile:
         offset = len(pending)
         room = (w.leaf_full - len(leaf)) >> 1
         added = 0
+        iterator = iter(records)
         try:
-            for record in records:
-                if type(record) is str:
-                    record = record.encode(encoding)
-                size = len(record)
+            while True:
+                # Everything that may refuse a record (the caller's iterator, a
+                # wrong type, a size over the limit) runs before the writer's
+                # state is touched for it.
+                try:
+                    record = next(iterator)
+                    if type(record) is str:
+                        record = record.encode(encoding)
+                    elif type(record) is not bytes:
+                        record = _as_bytes(record, encoding)
+                    size = len(record)
+                    if size > _MAX_RECORD:
+                        raise _too_large(size)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise _Refused from exc
                 leaf += (key, offset)
                 pending += pack_size(size)
-                pending += record  # type: ignore[arg-type]  # str was encoded above
+                pending += record
                 offset += 4 + size
                 added += 1
                 room -= 1
@@ -637,6 +723,12 @@ class CaptureFile:
                     leaf, pending, key = w.leaf, w.pending, w.open_key
                     offset = len(pending)
                     room = (w.leaf_full - len(leaf)) >> 1
+        except _Refused as refused:
+            # The state is whole: keep the records added before the refused one.
+            if added:
+                w.count += added
+                w.changed = True
+            raise refused.__cause__ from None  # type: ignore[misc]
         except BaseException:
             self._roll_back()
             raise
@@ -646,11 +738,14 @@ class CaptureFile:
         return w.count
 
     def _roll_back(self) -> None:
-        """After a failed write, return to the state of the last commit on disk."""
+        """After a failed or interrupted write, return to the state of the last
+        commit on disk. The writer is dropped first: should this be interrupted
+        in turn, the next write call finds no writer and rolls back again."""
         if os.getpid() != self._pid:
             return  # a forked child's copy: it must never write, so leave it be
-        if self._w is not None:
-            self._w.abandon()
+        w, self._w = self._w, None
+        if w is not None:
+            w.abandon()
         self._blocks.clear()
         self.to_write = True
         self._view = self._load_view()
@@ -688,51 +783,58 @@ class CaptureFile:
             self._roll_back()
             raise
 
-    def _create(self, config: Config, initial_metadata: bytes | None) -> None:
-        """Build a new file beside the target and rename it into place, so no
-        half-made capture file ever carries the real name."""
-        directory = os.path.dirname(os.path.abspath(self.file_name))
-        self._refuse_if_written()
-        temp = os.path.join(
-            directory, f".{os.path.basename(self.file_name)}.{os.getpid()}.{id(self):x}.new"
-        )
-        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    def _create(self, config: Config, initial_metadata: bytes | None, replace: bool) -> bool:
+        """Build a new file and give it the name (see ``_files``). Without
+        ``replace``, False means another process created the file first."""
+        guard = self._hold_existing() if replace else -1
         try:
-            if self.use_os_file_locking:
-                _locking.try_lock_writer(fd)  # held from before the file has its name
-            pwrite_all(fd, encode_header(config), 0)
-            os.ftruncate(fd, max(_NEW_FILE_PAGES * config.page_size, config.data_start))
-            self._setup(fd, config, to_write=True)
-            self._view = View(config.data_start, b"", b"", (), 0, NULL_COORD, 0)
-            self._start_writing()
-            if initial_metadata is not None:
-                self.set_metadata(initial_metadata)
-            # Two commits make both master nodes valid (serials 1 and 2).
-            for _ in range(2):
-                if self._w is not None:
-                    self._w.changed = True
-                self.commit()
-            if self.durable:
-                os.fsync(fd)
-            os.replace(temp, self.file_name)
-            if self.durable:
-                _fsync_directory(directory)
-            self._claim_key(fd)
-        except BaseException:
-            self._fd = -1
-            os.close(fd)
+            new = NewFile(self.file_name, f"{id(self):x}")
+            fd = new.fd
             try:
-                os.unlink(temp)
-            except FileNotFoundError:
-                pass
-            raise
+                if self.use_os_file_locking:
+                    _locking.try_lock_writer(fd)  # held from before the file has its name
+                pwrite_all(fd, encode_header(config), 0)
+                os.ftruncate(fd, max(_NEW_FILE_PAGES * config.page_size, config.data_start))
+                self._setup(fd, config, to_write=True)
+                self._view = View(config.data_start, b"", b"", (), 0, NULL_COORD, 0)
+                self._start_writing()
+                if initial_metadata is not None:
+                    self.set_metadata(initial_metadata)
+                # Two commits make both master nodes valid (serials 1 and 2).
+                for _ in range(2):
+                    if self._w is not None:
+                        self._w.changed = True
+                    self.commit()
+                if self.durable:
+                    os.fsync(fd)
+                self._claim_key(fd)  # before the name exists: no other thread can claim it first
+                if not new.place(replace):
+                    self.close()
+                    new.fd = -1
+                    return False
+                new.fd = -1
+                if self.durable:
+                    _fsync_directory(new.directory)
+                return True
+            except BaseException:
+                if self._fd >= 0:
+                    self.close()
+                    new.fd = -1
+                new.discard()
+                raise
+        finally:
+            if guard >= 0:
+                os.close(guard)
 
-    def _refuse_if_written(self) -> None:
-        """Refuse to replace a file that a writer has open."""
+    def _hold_existing(self) -> int:
+        """Before replacing a file: refuse if a writer has it, else take its
+        writer lock (return the descriptor, -1 if there is no file) and keep it
+        until the new file has the name, so no writer can start on the old
+        file in the meantime."""
         try:
             fd = os.open(self.file_name, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
-            return
+            return -1
         try:
             stat = os.fstat(fd)
             with _writers_lock:
@@ -743,8 +845,34 @@ class CaptureFile:
                 raise CaptureFileAlreadyOpen(
                     f"{self.file_name}: cannot replace it: it is open for writing"
                 )
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        return fd
+
+
+# A record's length prefix is 4 bytes, and so is its compressed block's: keep
+# room below 4 GiB for the rest of the block and for zlib's overhead on data
+# that does not compress.
+_MAX_RECORD = (1 << 32) - (64 << 20)
+
+
+def _as_bytes(record: object, encoding: str) -> bytes:
+    """A record that is not exactly ``str`` or ``bytes``, as bytes: ``str``
+    subclasses are encoded, other bytes-like objects copied."""
+    if isinstance(record, str):
+        return str.encode(record, encoding)
+    if isinstance(record, (bytes, bytearray, memoryview)):
+        return bytes(record)
+    raise TypeError(f"a record must be str or bytes-like, not {type(record).__name__}")
+
+
+def _too_large(size: int) -> ValueError:
+    return ValueError(f"a record of {size:,} bytes is too large (at most {_MAX_RECORD:,})")
+
+
+class _Refused(Exception):
+    """add_records met a record it refuses (the cause says why)."""
 
 
 class _TornRead(Exception):
