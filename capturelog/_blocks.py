@@ -24,7 +24,7 @@ from ._format import COORD, SIZE, Config
 from ._handoff import Helper, helper_useful
 from .exceptions import InvalidCaptureFile
 
-__all__ = ["BlockReader", "View", "Walk", "unpack_error"]
+__all__ = ["BlockReader", "View", "Walk", "node_order_problem", "unpack_error"]
 
 # First read of a block: its length prefix and, usually, all of its bytes, in
 # one system call. Log-like 32 KB blocks compress to about a third of this.
@@ -97,7 +97,7 @@ class BlockReader:
     def read(self, view: View, start: int, size: int) -> bytes:
         """Bytes ``[start, start + size)`` of the data under ``view``."""
         end = start + size
-        if start < self._config.data_start or end > view.limit:
+        if start < self._config.data_start or end > view.limit or size < 0:
             raise self.damaged(f"bytes {start}..{end} lie outside the data (limit {view.limit})")
         written = view.limit - len(view.tail)
         if end <= written:
@@ -115,6 +115,8 @@ class BlockReader:
             return view.pending
         block = self._blocks.get(pos)
         if block is None:
+            if not self._config.data_start <= pos < view.limit:
+                raise self.damaged(f"a coordinate points at byte {pos}, outside the data")
             block = self._load_block(view, pos)
             with self._lock:
                 if pos not in self._blocks:
@@ -186,6 +188,9 @@ class BlockReader:
             node = bytes(block[off : off + self._node_size])
             if len(node) != self._node_size:
                 raise self.damaged(f"index node at ({pos}, {off}) runs past its block's end")
+            problem = node_order_problem(node, pos, off, self._config.data_start)
+            if problem:
+                raise self.damaged(f"index node at ({pos}, {off}): {problem}")
             with self._lock:
                 if len(self._nodes) >= self._nodes_max:
                     self._nodes.pop(next(iter(self._nodes)), None)
@@ -381,6 +386,29 @@ class Walk:
         self._ahead_pos = -1
         if ahead is not None:
             ahead.stop()
+
+
+def node_order_problem(node: bytes, pos: int, off: int, data_start: int) -> str:
+    """What is wrong with the order of a full index node's children, or "".
+
+    The file is append-only and a node is written after everything it points
+    at, so its children are strictly increasing and all before the node
+    itself. A 12-byte big-endian coordinate compares as bytes in the same
+    order as (position, offset), so the raw node is checked without unpacking.
+    A forged node pointing back at itself or ahead, or a wrong fan-out in the
+    header (which makes node boundaries wrong), fails this."""
+    size = COORD.size
+    previous = node[:size]
+    if COORD.unpack(previous)[0] < data_start:
+        return "a child points into the header"
+    for start in range(size, len(node), size):
+        child = node[start : start + size]
+        if child <= previous:
+            return "its children are out of order"
+        previous = child
+    if previous >= COORD.pack(pos, off):
+        return "a child lies after the node"
+    return ""
 
 
 def _inflate(compressed: bytes | memoryview) -> tuple[Any, bytes]:

@@ -12,6 +12,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from ._index import record_count
+
 __all__ = [
     "COORD",
     "FORMAT_VERSION",
@@ -22,12 +24,13 @@ __all__ = [
     "Config",
     "FormatError",
     "MasterNode",
+    "MasterNodeBuffer",
+    "crc32_zero_padded",
     "decode_header",
     "decode_master_node",
     "encode_header",
-    "MasterNodeBuffer",
-    "crc32_zero_padded",
     "full_node_struct",
+    "max_records",
     "pack_path_level",
 ]
 
@@ -56,6 +59,9 @@ _MIN_PAGE, _MAX_PAGE = 256, 1 << 20
 _MAX_BLOCK = 64 << 20
 _MIN_FAN_OUT, _MAX_FAN_OUT = 2, 1 << 16
 _MAX_HEIGHT = 64
+# Deflate's largest expansion: a 258-byte match costs at least 2 bits, so
+# inflated bytes are below 1032 per compressed byte (plus a little framing).
+_MAX_INFLATE = 1033
 
 
 class FormatError(Exception):
@@ -115,8 +121,7 @@ def decode_header(data: bytes) -> Config:
         raise FormatError("not a capture file (wrong magic bytes)")
     if version > FORMAT_VERSION:
         raise FormatError(
-            f"written in format version {version}; this capturelog reads version"
-            f" {FORMAT_VERSION}"
+            f"written in format version {version}; this capturelog reads version {FORMAT_VERSION}"
         )
     if version != FORMAT_VERSION:
         raise FormatError(f"format version {version} is not supported")
@@ -159,9 +164,7 @@ def decode_master_node(node: bytes | memoryview, config: Config) -> MasterNode:
     size = config.master_size
     if len(node) != size:
         raise FormatError("master node is cut short")
-    crc, serial, file_limit, pending_len, meta_pos, meta_off, count = NODE_FIXED.unpack_from(
-        node
-    )
+    crc, serial, file_limit, pending_len, meta_pos, meta_off, count = NODE_FIXED.unpack_from(node)
     if zlib.crc32(node[4:]) != crc:
         raise FormatError("master node CRC does not match")
     if file_limit < config.data_start:
@@ -173,9 +176,7 @@ def decode_master_node(node: bytes | memoryview, config: Config) -> MasterNode:
     levels: list[list[int]] = []
     fan_out = config.fan_out
     offset = NODE_FIXED.size
-    for height, pos, off in PATH_ENTRY.iter_unpack(
-        node[offset : offset + count * PATH_ENTRY.size]
-    ):
+    for height, pos, off in PATH_ENTRY.iter_unpack(node[offset : offset + count * PATH_ENTRY.size]):
         if not len(levels) <= height <= _MAX_HEIGHT or height == 0:
             raise FormatError("master node index entries are out of order")
         while len(levels) < height:
@@ -188,6 +189,13 @@ def decode_master_node(node: bytes | memoryview, config: Config) -> MasterNode:
         level += (pos, off)
     if (meta_pos, meta_off) != NULL_COORD and not config.data_start <= meta_pos <= file_limit:
         raise FormatError("master node metadata points outside the data")
+    count = record_count(levels, fan_out)
+    capacity = max_records(file_limit - config.data_start, pending_len)
+    if count > capacity:
+        raise FormatError(
+            f"master node claims {count:,} records, more than its"
+            f" {file_limit - config.data_start:,} bytes of data can hold"
+        )
     page = config.page_size
     return MasterNode(
         serial=serial,
@@ -197,6 +205,14 @@ def decode_master_node(node: bytes | memoryview, config: Config) -> MasterNode:
         last_page=bytes(node[page : page + file_limit % page]),
         pending=bytes(node[2 * page : 2 * page + pending_len]),
     )
+
+
+def max_records(compressed: int, pending: int) -> int:
+    """The most records ``compressed`` bytes of blocks and a pending block of
+    ``pending`` bytes can hold: every record takes at least its 4-byte length,
+    and deflate expands at most ``_MAX_INFLATE`` times. A count above this comes
+    from a forged or damaged index, and is refused before a walk trusts it."""
+    return (_MAX_INFLATE * compressed + pending) // SIZE.size
 
 
 def pack_path_level(height: int, level: list[int] | tuple[int, ...], start: int = 0) -> bytes:

@@ -24,6 +24,7 @@ from . import _locking
 from ._blocks import BlockReader, View, Walk, unpack_error
 from ._files import NewFile
 from ._format import (
+    COORD,
     NULL_COORD,
     SIZE,
     Config,
@@ -303,7 +304,7 @@ class CaptureFile:
                 f"{self.file_name}: damaged: the file is {file_size} bytes but its last"
                 f" commit needs {node.file_limit}; it was truncated"
             )
-        return View(
+        view = View(
             limit=node.file_limit,
             tail=node.last_page,
             pending=node.pending,
@@ -312,6 +313,31 @@ class CaptureFile:
             metadata=node.metadata,
             serial=node.serial,
         )
+        self._check_shape(view)
+        return view
+
+    def _check_shape(self, view: View) -> None:
+        """Cross-check the header's fan-out against the tree, as far as one
+        node allows (version 2 has no header checksum): the newest full node
+        of height 2 must hold fan_out children in order, all before the first
+        record after it. A fan-out flipped larger makes that node overrun
+        into the items after it, which fails this. A block that cannot be
+        read is left for the reads that need it to report."""
+        levels = view.levels
+        if len(levels) < 2 or not levels[1]:
+            return
+        pos, off = levels[1][-2], levels[1][-1]
+        blocks = self._blocks
+        try:
+            blocks.block(view, pos)
+        except InvalidCaptureFile:
+            return
+        node = blocks.node(view, pos, off)  # checks the order of its children
+        if levels[0] and node[-COORD.size :] >= COORD.pack(levels[0][0], levels[0][1]):
+            raise blocks.damaged(
+                f"the index node at ({pos}, {off}) overlaps the records after it; the"
+                f" header's fan-out ({self._config.fan_out}) may be wrong"
+            )
 
     def _current_node(self, raw: bytes) -> MasterNode:
         config = self._config
@@ -443,7 +469,10 @@ class CaptureFile:
         encoding = self._decoding  # the same fast paths as iteration
         if encoding is None:
             return bytes(data)
-        return data.decode() if encoding == "" else data.decode(encoding)
+        try:
+            return data.decode() if encoding == "" else data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise self._undecodable(f"record {record_number}", exc) from None
 
     @overload
     def __getitem__(self, key: int) -> Record: ...
@@ -545,6 +574,10 @@ class CaptureFile:
         size = self._config.fan_out ** (height - 2)
         first, skip = divmod(skip, size)
         coords = self._full_node.unpack_from(blocks.block(pos), off)
+        # A node is written after its children: one comparison per node keeps
+        # forged nodes (pointing back at themselves, or ahead) out of the walk.
+        if (coords[-2], coords[-1]) >= (pos, off):
+            raise self._blocks.damaged(f"index node at ({pos}, {off}): a child lies after the node")
         if height == 2:
             yield self._records(blocks, coords, first)
             return
@@ -583,9 +616,18 @@ class CaptureFile:
         encoding = self._decoding
         if encoding is None:
             return [data[o + 4 : o + 4 + unpack(data, o)[0]] for o in offsets]
-        if encoding == "":  # UTF-8, the default: .decode() with no argument is fastest
-            return [data[o + 4 : o + 4 + unpack(data, o)[0]].decode() for o in offsets]
-        return [data[o + 4 : o + 4 + unpack(data, o)[0]].decode(encoding) for o in offsets]
+        try:
+            if encoding == "":  # UTF-8, the default: .decode() with no argument is fastest
+                return [data[o + 4 : o + 4 + unpack(data, o)[0]].decode() for o in offsets]
+            return [data[o + 4 : o + 4 + unpack(data, o)[0]].decode(encoding) for o in offsets]
+        except UnicodeDecodeError as exc:
+            raise self._undecodable("a record", exc) from None
+
+    def _undecodable(self, what: str, exc: UnicodeDecodeError) -> InvalidCaptureFile:
+        return InvalidCaptureFile(
+            f"{self.file_name}: {what} is not {self._encoding} text ({exc.reason}): the"
+            " file is damaged, or its records are bytes (open it with encoding=None)"
+        )
 
     # ----------------------------------------------------------------- writing
 

@@ -347,10 +347,14 @@ def _verify(args: argparse.Namespace) -> int:
             f"{path}: sound: {report.records:,} records, {report.blocks:,} blocks,"
             f" {report.index_nodes:,} index nodes\n"
         )
+        for note in report.notes:
+            sys.stdout.write(f"  note: {note}\n")
         return 0
     sys.stdout.write(f"{path}: DAMAGED: {len(report.problems)} problem(s)\n")
     for problem in report.problems:
         sys.stdout.write(f"  {problem}\n")
+    for note in report.notes:
+        sys.stdout.write(f"  note: {note}\n")
     return 3
 
 

@@ -107,9 +107,9 @@ def test_writes_interrupted_at_random_instants_never_damage_the_file(path: Path)
     try:
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
-            armed[0] = True
-            signal.setitimer(signal.ITIMER_REAL, rng.uniform(1e-5, 2e-3))
             try:
+                armed[0] = True
+                signal.setitimer(signal.ITIMER_REAL, rng.uniform(1e-5, 2e-3))
                 while True:
                     n += 1
                     text = f"{n}:" + "y" * (n * 7919 % 300)
