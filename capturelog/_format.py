@@ -16,6 +16,7 @@ from ._index import record_count
 
 __all__ = [
     "COORD",
+    "FAN_OUT",
     "FORMAT_VERSION",
     "HEADER",
     "MAGIC",
@@ -57,7 +58,12 @@ PATH_ENTRY = struct.Struct(">BQL")
 # other writers without trusting arbitrary numbers.
 _MIN_PAGE, _MAX_PAGE = 256, 1 << 20
 _MAX_BLOCK = 64 << 20
-_MIN_FAN_OUT, _MAX_FAN_OUT = 2, 1 << 16
+# The fan-out is the one header field nothing else cross-checks (the page and
+# block sizes move the master nodes, so a changed one fails their CRC), and a
+# wrong one makes reads by number return other records. No writer of version
+# 2 can choose it (the reference package and capturelog both write 32), so
+# any other value is damage.
+FAN_OUT = 32
 _MAX_HEIGHT = 64
 # Deflate's largest expansion: a 258-byte match costs at least 2 bits, so
 # inflated bytes are below 1032 per compressed byte (plus a little framing).
@@ -129,8 +135,10 @@ def decode_header(data: bytes) -> Config:
         raise FormatError(f"damaged header: page size {page_size}")
     if not 0 < block_size <= _MAX_BLOCK or block_size % page_size:
         raise FormatError(f"damaged header: compression block size {block_size}")
-    if not _MIN_FAN_OUT <= fan_out <= _MAX_FAN_OUT:
-        raise FormatError(f"damaged header: fan-out {fan_out}")
+    if fan_out != FAN_OUT:
+        raise FormatError(
+            f"damaged header: fan-out {fan_out} (version 2 files always have {FAN_OUT})"
+        )
     return Config(page_size, block_size, fan_out, version)
 
 

@@ -24,7 +24,6 @@ from . import _locking
 from ._blocks import BlockReader, View, Walk, unpack_error
 from ._files import NewFile
 from ._format import (
-    COORD,
     NULL_COORD,
     SIZE,
     Config,
@@ -313,31 +312,7 @@ class CaptureFile:
             metadata=node.metadata,
             serial=node.serial,
         )
-        self._check_shape(view)
         return view
-
-    def _check_shape(self, view: View) -> None:
-        """Cross-check the header's fan-out against the tree, as far as one
-        node allows (version 2 has no header checksum): the newest full node
-        of height 2 must hold fan_out children in order, all before the first
-        record after it. A fan-out flipped larger makes that node overrun
-        into the items after it, which fails this. A block that cannot be
-        read is left for the reads that need it to report."""
-        levels = view.levels
-        if len(levels) < 2 or not levels[1]:
-            return
-        pos, off = levels[1][-2], levels[1][-1]
-        blocks = self._blocks
-        try:
-            blocks.block(view, pos)
-        except InvalidCaptureFile:
-            return
-        node = blocks.node(view, pos, off)  # checks the order of its children
-        if levels[0] and node[-COORD.size :] >= COORD.pack(levels[0][0], levels[0][1]):
-            raise blocks.damaged(
-                f"the index node at ({pos}, {off}) overlaps the records after it; the"
-                f" header's fan-out ({self._config.fan_out}) may be wrong"
-            )
 
     def _current_node(self, raw: bytes) -> MasterNode:
         config = self._config
