@@ -16,12 +16,20 @@ as its ``repr()`` (never pickled); the record then also stores the rendered
 Tuples nested in arguments keep their type (an extension type), since ``%s``
 renders a tuple and a list differently. Decoding never runs code from the
 file: extension types other than ours come back as ``msgpack.ExtType`` values.
+
+Nesting is bounded on both sides (see ``MAX_TUPLE_DEPTH``). The encoder
+stores tuples nested deeper than the bound as text (a repr cut only in
+depth) and the rendered message with them; the decoder refuses deeper tuples,
+and msgpack itself refuses containers nested more than 1024 deep in one
+value, both with ``DecodeError``. No stored value makes encoding or decoding
+recurse without bound.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import reprlib
 import struct
 import sys
 from collections.abc import Callable
@@ -34,12 +42,17 @@ __all__ = [
     "EVENT_KIND",
     "KEYS",
     "LOGGING_KIND",
+    "MAX_TUPLE_DEPTH",
     "SCHEMA",
+    "DecodeError",
     "RecordDecoder",
     "RecordEncoder",
     "expand",
+    "limited_repr",
     "pack_data",
     "record_time",
+    "render_failure",
+    "robust_repr",
     "unpack_data",
 ]
 
@@ -78,6 +91,74 @@ _STANDARD_LEVELS = {
 }
 
 
+# How deep tuples may nest in a stored value. A tuple is a msgpack extension
+# whose payload is packed on its own, so each level is one more encode (a
+# Packer and a Python call) and one more decode, and it is the decode that
+# costs C stack: msgpack.unpackb keeps its unpack context (a 1024-entry stack
+# of 40-byte entries) on the C stack, about 43 KiB a call. Measured here
+# (x86-64 Linux, CPython 3.11, msgpack 1.2) with unpackb at every level,
+# tuples nested 194 deep overflowed the main thread's 8 MiB stack (SIGSEGV),
+# 23 deep a 1 MiB thread stack (what musl builds of Python use; glibc threads
+# get 8 MiB, musl's own default is 128 KiB, and threading.stack_size() goes
+# down to 32 KiB), 1 deep a 128 KiB one. So only the record itself and a tuple
+# directly in it (the usual case) use unpackb; payloads inside a tuple are
+# decoded by a msgpack.Unpacker, which keeps the context on the heap: about
+# 1.1 KiB of C stack a level, but 0.5 us slower to make. A decode in a thread
+# then needs about 47 KiB of stack for a record without tuples, 90 KiB with
+# one tuple, 99 KiB with tuples 8 deep, 107 KiB at this bound, and a hostile
+# record nested 400 deep is refused within 110 KiB (measured as the smallest
+# threading.stack_size() that decodes). Logged values nest a few tuples deep.
+MAX_TUPLE_DEPTH = 16
+# How deep the careful fallback (_plain, for values msgpack refused) keeps
+# containers before it stores the rest as text; msgpack's Packer refuses
+# more than 511 levels and its unpacker more than 1024 in one value.
+_MAX_PLAIN_DEPTH = 100
+
+
+class DecodeError(ValueError):
+    """A stored value that is not one capturelog wrote (or could have)."""
+
+
+class _TextRepr(reprlib.Repr):
+    """repr() cut only in depth: no limit on sizes, and no call that can fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = MAX_TUPLE_DEPTH
+        for name in (
+            "maxtuple", "maxlist", "maxarray", "maxdict", "maxset", "maxfrozenset",
+            "maxdeque", "maxstring", "maxlong", "maxother",
+        ):  # fmt: skip
+            setattr(self, name, sys.maxsize)
+
+    def repr_int(self, x: int, level: int) -> str:
+        try:
+            return repr(x)
+        except ValueError:  # more digits than int-to-str conversion allows
+            return f"<int of {x.bit_length()} bits>"
+
+    def repr_instance(self, x: object, level: int) -> str:
+        return _safe_repr(x)
+
+
+_TEXT_REPR = _TextRepr()
+
+
+def limited_repr(value: object) -> str:
+    """repr(value) with containers nested deeper than ``MAX_TUPLE_DEPTH`` cut to
+    ``(...)``; bounded recursion, and never raises."""
+    try:
+        return _TEXT_REPR.repr(value)
+    except Exception:  # a class named like a builtin type, or recursion from deep inside
+        return f"<{type(value).__qualname__} object>"
+
+
+def render_failure(msg: object, args: object, exc: BaseException) -> str:
+    """The text standing for a message whose ``msg % args`` failed: the
+    template, the arguments and the error (what logging's own handlers report)."""
+    return f"{limited_repr(msg)} % {limited_repr(args)} (formatting failed: {limited_repr(exc)})"
+
+
 def _safe_repr(value: object) -> str:
     try:
         return repr(value)
@@ -86,23 +167,28 @@ def _safe_repr(value: object) -> str:
 
 
 class _Packing:
-    """One reusable msgpack Packer plus a flag that says a value was replaced."""
+    """One reusable msgpack Packer plus a flag that says a value was replaced.
 
-    def __init__(self) -> None:
+    ``depth`` is how many tuples enclose what this Packer packs: a tuple is
+    packed by the next Packer in a chain (one per depth, made when first
+    needed), and stored as text beyond ``MAX_TUPLE_DEPTH``.
+    """
+
+    def __init__(self, depth: int = 0) -> None:
         self.lossy = False
+        self._depth = depth
+        self._inner: _Packing | None = None
         self.packer = msgpack.Packer(
             use_bin_type=True,
             strict_types=True,  # so tuples, and subclasses of str/int/dict, reach default
             unicode_errors="surrogatepass",
             default=self._default,
+            buf_size=256 * 1024 if depth == 0 else 4096,  # it grows as needed
         )
 
     def _default(self, value: object) -> object:
         if type(value) is tuple:
-            inner = _Packing()  # a Packer cannot be re-entered from its own default
-            packed = inner.packer.pack(list(value))
-            self.lossy = self.lossy or inner.lossy
-            return msgpack.ExtType(_TUPLE, packed)
+            return self._tuple(value)
         # A subclass (an IntEnum, a lazy string): keep the plain value; its own
         # rendering may differ, so the message is stored as well.
         if isinstance(value, str):
@@ -126,16 +212,93 @@ class _Packing:
         self.lossy = True
         return _safe_repr(value)
 
+    def _tuple(self, value: tuple[Any, ...]) -> object:
+        """A tuple as our extension, packed by the next Packer in the chain
+        (a Packer cannot be re-entered from its own default; the one a level
+        deeper is free here, as only deeper levels are in use), or as text
+        beyond ``MAX_TUPLE_DEPTH``."""
+        if self._depth >= MAX_TUPLE_DEPTH:
+            self.lossy = True
+            return limited_repr(value)
+        inner = self._inner
+        if inner is None:
+            inner = self._inner = _Packing(self._depth + 1)
+        inner.lossy = False
+        packed = inner.packer.pack(list(value))
+        if inner.lossy:
+            self.lossy = True
+        return msgpack.ExtType(_TUPLE, packed)
+
 
 def pack_data(value: object) -> bytes:
     """Pack plain data with the same rules as records (tuples kept, others repr'd)."""
     return bytes(_Packing().packer.pack(value))
 
 
-def _ext_hook(code: int, data: bytes) -> object:
-    if code == _TUPLE:
-        return tuple(unpack_data(data))
-    return msgpack.ExtType(code, data)
+def _tuple_hook(inner: Callable[[int, bytes], object]) -> Callable[[int, bytes], object]:
+    """The ext hook for one depth: a tuple's payload is unpacked with ``inner``
+    as its hook, by an Unpacker (its unpack context lives on the heap, see
+    MAX_TUPLE_DEPTH), and must hold exactly one array."""
+
+    def hook(code: int, data: bytes) -> object:
+        if code != _TUPLE:
+            return msgpack.ExtType(code, data)
+        unpacker = msgpack.Unpacker(
+            raw=False,
+            strict_map_key=False,
+            ext_hook=inner,
+            unicode_errors="surrogatepass",
+            max_buffer_size=max(len(data), 1),  # allocations bounded by the payload
+        )
+        unpacker.feed(data)
+        items = unpacker.unpack()
+        if type(items) is not list or unpacker.tell() != len(data):
+            raise DecodeError("a tuple extension that does not hold exactly one array")
+        return tuple(items)
+
+    return hook
+
+
+def _outer_tuple_hook(inner: Callable[[int, bytes], object]) -> Callable[[int, bytes], object]:
+    """The ext hook of the stored record itself: a tuple there (the usual
+    case, and the only one for most records) is unpacked by unpackb, faster
+    than making an Unpacker by about 0.5 us; tuples inside it use ``inner``."""
+
+    def hook(code: int, data: bytes) -> object:
+        if code != _TUPLE:
+            return msgpack.ExtType(code, data)
+        items = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=False,
+            ext_hook=inner,
+            unicode_errors="surrogatepass",
+        )
+        if type(items) is not list:
+            raise DecodeError("a tuple extension that does not hold an array")
+        return tuple(items)
+
+    return hook
+
+
+def _too_deep(code: int, data: bytes) -> object:
+    if code != _TUPLE:
+        return msgpack.ExtType(code, data)
+    raise DecodeError(f"tuples nested more than {MAX_TUPLE_DEPTH} deep")
+
+
+def _ext_hooks() -> list[Callable[[int, bytes], object]]:
+    """Hooks by remaining depth: [0] refuses a tuple, [n] allows n more levels.
+    The depth is carried by which hook runs, so a value without tuples pays
+    nothing for it."""
+    hooks: list[Callable[[int, bytes], object]] = [_too_deep]
+    for _ in range(MAX_TUPLE_DEPTH - 1):
+        hooks.append(_tuple_hook(hooks[-1]))
+    hooks.append(_outer_tuple_hook(hooks[-1]))
+    return hooks
+
+
+_ext_hook = _ext_hooks()[MAX_TUPLE_DEPTH]
 
 
 _TIME_FIRST = b"\xa1c\xcb"  # after a map header: key "c", then a float64
@@ -170,14 +333,49 @@ def record_time(payload: bytes) -> float | None:
 
 
 def unpack_data(data: bytes) -> Any:
-    """Unpack one stored value; allocations are bounded by ``len(data)``."""
-    return msgpack.unpackb(
-        data,
-        raw=False,
-        strict_map_key=False,
-        ext_hook=_ext_hook,
-        unicode_errors="surrogatepass",
-    )
+    """Unpack one stored value; allocations are bounded by ``len(data)``.
+
+    Raises:
+        DecodeError: ``data`` is not one msgpack value as capturelog writes
+            them (whatever msgpack or a hook raised is its ``__cause__``).
+    """
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=False,
+            ext_hook=_ext_hook,
+            unicode_errors="surrogatepass",
+        )
+    except (DecodeError, MemoryError):
+        raise
+    except Exception as exc:
+        raise DecodeError(describe_error(exc)) from exc
+
+
+# msgpack's errors whose text is empty, or says too little.
+_MSGPACK_ERRORS = {
+    "StackError": "containers nested more than 1024 deep (msgpack's limit)",
+    "FormatError": "not valid msgpack",
+    "ExtraData": "bytes after the end of the value",
+    "OutOfData": "the value is cut short",
+}
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as one short line: its type and its text."""
+    name = type(exc).__name__
+    if isinstance(exc, DecodeError):
+        return str(exc)  # says it all, and names its cause
+    text = _MSGPACK_ERRORS.get(name) if type(exc).__module__.startswith("msgpack") else None
+    if text is None:
+        try:
+            text = str(exc)
+        except Exception:
+            text = ""
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return f"{name}: {text}" if text else name
 
 
 class RecordEncoder:
@@ -448,26 +646,44 @@ class RecordEncoder:
         return packed
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with everything msgpack cannot hold turned into text."""
-    if value is None or type(value) in (bool, float, str, bytes):
+def _fits_msgpack(value: int) -> bool:
+    """Whether msgpack can hold the int (64 bits, signed or not)."""
+    return -(2**63) <= value < 2**64
+
+
+def _plain(value: Any, depth: int = 0, tuples: int = 0) -> Any:
+    """``value`` with everything msgpack cannot hold turned into text: tuples
+    as our extension (pre-packed), other values as their repr(), and
+    containers nested deeper than ``_MAX_PLAIN_DEPTH`` (tuples deeper than
+    ``MAX_TUPLE_DEPTH``) as text, so it recurses a bounded number of times."""
+    kind = type(value)
+    if value is None or kind in (bool, float, str, bytes) or (kind is int and _fits_msgpack(value)):
         return value
-    if type(value) is int:
-        return value if -(2**63) <= value < 2**64 else _safe_repr(value)
-    if type(value) is tuple:
-        return msgpack.ExtType(_TUPLE, pack_data([_plain(item) for item in value]))
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+    if kind is int or not isinstance(value, (list, tuple, dict)):
+        return limited_repr(value) if kind is int else _safe_repr(value)
+    if depth >= _MAX_PLAIN_DEPTH or (kind is tuple and tuples >= MAX_TUPLE_DEPTH):
+        return limited_repr(value)
+    depth += 1
     if isinstance(value, dict):
-        return {(k if type(k) is str else _safe_repr(k)): _plain(v) for k, v in value.items()}
-    return _safe_repr(value)
+        return {
+            (k if type(k) is str else limited_repr(k)): _plain(v, depth, tuples)
+            for k, v in value.items()
+        }
+    items = [_plain(item, depth, tuples + (kind is tuple)) for item in value]
+    if kind is not tuple:
+        return items
+    packed = msgpack.packb(
+        items, use_bin_type=True, strict_types=True, unicode_errors="surrogatepass"
+    )
+    return msgpack.ExtType(_TUPLE, packed)
 
 
 def _render(record: logging.LogRecord) -> str:
+    """The record's message, or the text saying why it could not be rendered."""
     try:
         return record.getMessage()
-    except Exception as exc:
-        return f"{record.msg!r} % {record.args!r} (formatting failed: {exc!r})"
+    except Exception as exc:  # a malformed call, or a value too deep to render
+        return render_failure(record.msg, record.args, exc)
 
 
 def _file_and_module(pathname: str) -> tuple[str, str]:
@@ -485,6 +701,14 @@ class ReplayedRecord(logging.LogRecord):
     ``capture_seq`` is its record number in the file. When the stored record
     kept its rendered message (an argument could not be stored as data),
     ``getMessage()`` returns that text, exactly as the original rendered.
+
+    ``getMessage()`` never raises. A record whose ``msg % args`` fails (a
+    malformed logging call, such as ``"%(user)s"`` with a mapping that lacks
+    ``user`` or ``"%d"`` with a string, which logging stores without
+    complaint) gives text naming the template, the arguments and the error,
+    as logging's own handlers report such a call: ``'%d' % ('x',)
+    (formatting failed: TypeError(...))``. Searches (``match=``, ``--grep``)
+    look in that text.
     """
 
     capture_seq: int
@@ -492,12 +716,34 @@ class ReplayedRecord(logging.LogRecord):
     def getMessage(self) -> str:  # noqa: N802 - the logging API's name
         message = self.__dict__.get("_capture_message")
         if message is not None:
-            return str(message)
-        return super().getMessage()
+            return message if type(message) is str else limited_repr(message)
+        msg = self.msg
+        try:
+            text = msg if type(msg) is str else str(msg)
+            args = self.args
+            if args:
+                text = text % args
+            return text
+        except Exception as exc:
+            return render_failure(msg, self.args, exc)
 
 
 class RecordDecoder:
-    """Turns stored bytes back into LogRecords or plain dicts."""
+    """Turns stored bytes back into LogRecords or plain dicts.
+
+    Stored values are passed through as they are, whatever their type: a
+    record that carried an odd value (``lineno`` a float, ``name`` a number,
+    ``created`` 1e300 or NaN) comes back with it, as does a crafted file's
+    (``levelno`` a string, ``msg`` a dict, ``exc_text`` a number...). Only
+    what the decoder derives has logging's type: ``levelname`` (when not
+    stored) is a str, ``filename`` and ``module`` follow from ``pathname``
+    as LogRecord derives them, ``msecs`` (when not stored) and
+    ``relativeCreated`` (when computed from the start time) are floats, 0.0
+    when they cannot be computed. Building a record never raises, and every
+    consumer in capturelog (filters, merging, replay(), the command) copes
+    with any type; code of your own reading files it did not write should
+    expect the same.
+    """
 
     def __init__(self) -> None:
         self._paths: dict[str, tuple[str, str]] = {}
@@ -507,22 +753,32 @@ class RecordDecoder:
         return unpack_data(payload)
 
     def record(self, data: dict[str, Any], seq: int) -> logging.LogRecord:
-        """A LogRecord from a decoded ``log`` map (or an ``event`` map)."""
-        if data.get("k") == EVENT_KIND:
-            return self._event_record(data, seq)
+        """A LogRecord from a decoded ``log`` map (or an ``event`` map); never raises."""
         get = data.get
+        if get("k") == EVENT_KIND:
+            return self._event_record(data, seq)
         pathname = get("p", "")
-        derived = self._paths.get(pathname)
-        if derived is None:
-            derived = self._paths[pathname] = _file_and_module(pathname)
+        if type(pathname) is str:
+            derived = self._paths.get(pathname)
+            if derived is None:
+                derived = self._paths[pathname] = _file_and_module(pathname)
+        else:  # not cached: 1 == 1.0 == True would share an entry
+            derived = _file_and_module(pathname)
         created = get("c", 0.0)
         levelno = get("l", logging.NOTSET)
+        try:
+            levelname = get("L") or _STANDARD_LEVELS.get(levelno) or logging.getLevelName(levelno)
+        except TypeError:  # an unhashable level, from a file capturelog did not write
+            levelname = f"Level {limited_repr(levelno)}"
+        msecs = get("ms", _MISSING)
+        if msecs is _MISSING:
+            msecs = _msecs(created)
         args = get("a", ())
         attrs: dict[str, Any] = {
             "name": get("n", "root"),
             "msg": get("m", ""),
             "args": tuple(args) if type(args) is list else args,
-            "levelname": get("L") or _STANDARD_LEVELS.get(levelno) or logging.getLevelName(levelno),
+            "levelname": levelname,
             "levelno": levelno,
             "pathname": pathname,
             "filename": get("f", derived[0]),
@@ -533,7 +789,7 @@ class RecordDecoder:
             "lineno": get("ln", 0),
             "funcName": get("fn"),
             "created": created,
-            "msecs": get("ms", int((created - int(created)) * 1000) + 0.0),
+            "msecs": msecs,
             "relativeCreated": get("r", 0.0) if "r" in data else _relative(created, get("st")),
             "thread": get("t"),
             "threadName": get("tn"),
@@ -559,13 +815,13 @@ class RecordDecoder:
         event = data.get("ev")
         if not isinstance(event, dict):
             event = {"event": event}
-        level = str(event.get("level", "info")).upper()
+        level = _text(event.get("level", "info")).upper()
         levelno = logging.getLevelName(level)
         if not isinstance(levelno, int):
             levelno = logging.INFO
         created = _timestamp(event.get("timestamp"))
         attrs: dict[str, Any] = {
-            "name": str(event.get("logger", event.get("logger_name", "structlog"))),
+            "name": _text(event.get("logger", event.get("logger_name", "structlog"))),
             "msg": event,
             "args": None,
             "levelname": level,
@@ -579,7 +835,7 @@ class RecordDecoder:
             "lineno": 0,
             "funcName": None,
             "created": created,
-            "msecs": int((created - int(created)) * 1000) + 0.0,
+            "msecs": _msecs(created),
             "relativeCreated": 0.0,
             "thread": None,
             "threadName": None,
@@ -594,6 +850,30 @@ class RecordDecoder:
         return record
 
 
+_MISSING: Any = object()
+
+
+def _text(value: object) -> str:
+    """A str as it is; anything else as its (depth-limited) repr."""
+    return value if type(value) is str else limited_repr(value)
+
+
+def robust_repr(value: object) -> str:
+    """repr(), or the depth-limited one when repr() fails (a value nested too deep)."""
+    try:
+        return repr(value)
+    except Exception:
+        return limited_repr(value)
+
+
+def _msecs(created: Any) -> float:
+    """msecs as LogRecord computes it from ``created`` (0.0 for odd values)."""
+    try:
+        return int((created - int(created)) * 1000) + 0.0
+    except (TypeError, ValueError, ArithmeticError):  # not a number, NaN, infinite
+        return 0.0
+
+
 _EVENT_QUIET = frozenset(
     {"event", "level", "timestamp", "logger", "logger_name", "exception", "exc_text"}
 )
@@ -601,8 +881,12 @@ _EVENT_QUIET = frozenset(
 
 def _event_message(event: dict[str, Any]) -> str:
     """An event as one line: its message, then its other fields as key=value."""
-    fields = " ".join(f"{key}={value!r}" for key, value in event.items() if key not in _EVENT_QUIET)
-    text = str(event.get("event", ""))
+    fields = " ".join(
+        f"{_text(key)}={robust_repr(value)}"
+        for key, value in event.items()
+        if key not in _EVENT_QUIET
+    )
+    text = _text(event.get("event", ""))
     return f"{text} {fields}" if fields else text
 
 
@@ -628,7 +912,7 @@ def _relative(created: Any, start: Any) -> Any:
     """relativeCreated as Python up to 3.12 computes it (0.0 for odd values)."""
     try:
         return (created - start) * 1000
-    except TypeError:
+    except (TypeError, ArithmeticError):
         return 0.0
 
 
@@ -639,6 +923,6 @@ def _timestamp(value: object) -> float:
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             return 0.0
     return 0.0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -13,11 +15,11 @@ from collections.abc import Sequence
 from typing import Any, TextIO, cast
 
 from . import __version__
-from ._codec import STANDARD_ATTRIBUTES
+from ._codec import STANDARD_ATTRIBUTES, limited_repr, robust_repr
 from ._locking import writer_active
 from ._verify import verify
 from .exceptions import CaptureFileError
-from .replay import ReplayReader
+from .replay import ReplayReader, level_value, time_value
 
 __all__ = ["main"]
 
@@ -36,7 +38,15 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return its exit status (the console script's entry point)."""
+    """Run the command; return its exit status (the console script's entry point).
+
+    The status is 0, 1 for an error (a bad argument, a missing, foreign or
+    damaged file, a record that cannot be decoded), reported as one line on
+    stderr, or 3 from ``verify`` for a damaged file. A record that decodes but
+    cannot be formatted (a template that does not fit its arguments, a time
+    out of range, a field of an odd type) is printed all the same, or as a
+    fallback line, and does not change the status.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -125,27 +135,128 @@ def _output(parser: argparse.ArgumentParser) -> None:
 
 
 class Printer:
-    """Writes records as text lines (coloured on a terminal) or JSON Lines."""
+    """Writes records as text lines (coloured on a terminal) or JSON Lines.
+
+    A record that cannot be formatted never stops the output. Its standard
+    fields are first made the types logging gives them (a record from a
+    crafted file may hold a string ``levelno`` or an unformattable time) and
+    it is formatted again; if that fails too (a ``--format`` field the record
+    lacks), a fallback line gives its number, what is known and the error.
+    """
 
     def __init__(self, args: argparse.Namespace, out: TextIO = sys.stdout) -> None:
         self.out = out
         self.json = getattr(args, "json", False)
-        self.formatter = logging.Formatter(getattr(args, "format", None) or DEFAULT_FORMAT)
+        fmt = getattr(args, "format", None) or DEFAULT_FORMAT
+        self.formatter = logging.Formatter(fmt)
+        self.careful = _CarefulFormatter(fmt)
         choice = getattr(args, "color", "auto")
         self.colour = choice == "always" or (
             choice == "auto" and out.isatty() and not os.environ.get("NO_COLOR")
         )
 
     def write(self, record: logging.LogRecord) -> None:
+        try:
+            text = self._text(record, self.formatter)
+        except Exception:
+            try:
+                text = self._text(normalised(record), self.careful)
+            except Exception as exc:
+                text = self._fallback(record, exc)
+        self.out.write(text + "\n")
+
+    def _text(self, record: logging.LogRecord, formatter: logging.Formatter) -> str:
         if self.json:
-            self.out.write(json.dumps(record_as_json(record), default=repr, ensure_ascii=False))
-            self.out.write("\n")
-            return
-        text = self.formatter.format(record)
+            return json_line(record_as_json(record))
+        text = formatter.format(record)
         colour = self.colour and COLOURS.get(record.levelno)
         if colour:
             text = f"{colour}{text}{RESET}"
-        self.out.write(text + "\n")
+        return text
+
+    def _fallback(self, record: logging.LogRecord, exc: Exception) -> str:
+        known = known_fields(record)
+        error = f"{type(exc).__name__}: {limited_repr(exc)}"
+        if self.json:
+            return json.dumps({**known, "error": f"the record cannot be formatted: {error}"})
+        return (
+            f"record {known['seq']}: {known['time']} {known['level']} {known['logger']}:"
+            f" {known['message']} (the record cannot be formatted: {error})"
+        )
+
+
+class _CarefulFormatter(logging.Formatter):
+    """A Formatter whose time never fails (1e300, infinity, NaN)."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        try:
+            return super().formatTime(record, datefmt)
+        except Exception:
+            return time_text(record.created)
+
+
+# The standard attributes by the type logging gives them (see normalised()).
+_STRINGS = ("name", "levelname", "pathname", "filename", "module")
+_OPTIONAL_STRINGS = ("funcName", "threadName", "processName", "taskName", "exc_text", "stack_info")
+_OPTIONAL_INTS = ("thread", "process")
+
+
+def normalised(record: logging.LogRecord) -> logging.LogRecord:
+    """A copy of ``record`` whose standard attributes have logging's types:
+    text as str (an odd value as its repr), levels, lines and ids as ints,
+    times as floats (a value that is not a number as 0)."""
+    out = copy.copy(record)
+    attrs = out.__dict__
+    for key in _STRINGS:
+        if type(attrs.get(key)) is not str:
+            attrs[key] = robust_repr(attrs.get(key))
+    for key in _OPTIONAL_STRINGS:
+        value = attrs.get(key)
+        if value is not None and type(value) is not str:
+            attrs[key] = robust_repr(value)
+    for key in _OPTIONAL_INTS:
+        value = attrs.get(key)
+        if value is not None and type(value) is not int:
+            attrs[key] = _whole(value)
+    attrs["levelno"] = _whole(level_value(attrs.get("levelno")))
+    attrs["lineno"] = _whole(attrs.get("lineno"))
+    for key in ("created", "msecs", "relativeCreated"):
+        attrs[key] = time_value(attrs.get(key))
+    return out
+
+
+def _whole(value: Any) -> int:
+    """An int from a stored number (0 for anything else, NaN or infinity)."""
+    if type(value) is int:
+        return value
+    try:
+        return int(value) if isinstance(value, (int, float)) else 0
+    except (ValueError, OverflowError):
+        return 0
+
+
+def known_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """What can always be said about a record, as text: its number, time,
+    level, logger and message."""
+    attrs = record.__dict__
+    return {
+        "seq": attrs.get("capture_seq", "?"),
+        "time": time_text(attrs.get("created")),
+        "level": _text(attrs.get("levelname")),
+        "logger": _text(attrs.get("name")),
+        "message": _text(_message(record)),
+    }
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()  # a replayed record's never fails
+    except Exception as exc:
+        return f"(no message: {type(exc).__name__})"
+
+
+def _text(value: object) -> str:
+    return value if type(value) is str else robust_repr(value)
 
 
 def record_as_json(record: logging.LogRecord) -> dict[str, Any]:
@@ -164,12 +275,44 @@ def record_as_json(record: logging.LogRecord) -> dict[str, Any]:
     return data
 
 
-def time_text(created: float) -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(created))
-        + f".{int(created % 1 * 1000):03d}"
-        + time.strftime("%z", time.localtime(created))
-    )
+def json_line(data: dict[str, Any]) -> str:
+    """One JSON object; values JSON cannot hold as their repr(), and, when
+    that is not enough (keys that are not strings, nesting deeper than json
+    recurses), the whole object made plain first."""
+    try:
+        return json.dumps(data, default=repr, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(_jsonable(data, 0), default=repr, ensure_ascii=False)
+
+
+def _jsonable(value: Any, depth: int) -> Any:
+    """``value`` with dict keys as text and containers deeper than 100 as text."""
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= 100:
+            return limited_repr(value)
+        if isinstance(value, dict):
+            return {
+                (k if type(k) is str else robust_repr(k)): _jsonable(v, depth + 1)
+                for k, v in value.items()
+            }
+        return [_jsonable(item, depth + 1) for item in value]
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    return robust_repr(value)
+
+
+def time_text(created: Any) -> str:
+    """A time as ISO 8601 in local time with milliseconds; a value that is not
+    a representable time (1e300, infinity, NaN, not a number) as itself."""
+    try:
+        local = time.localtime(created)
+        return (
+            time.strftime("%Y-%m-%dT%H:%M:%S", local)
+            + f".{int(created % 1 * 1000):03d}"
+            + time.strftime("%z", local)
+        )
+    except Exception:
+        return f"{limited_repr(created)} (not a time)"
 
 
 class Progress:
@@ -199,6 +342,11 @@ class Progress:
 
 
 def _open(paths: list[str]) -> ReplayReader:
+    # Text from a file may hold lone surrogates (stored as logged): escape
+    # them rather than stop the output at the first one.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
     for path in paths:
         if not os.path.exists(path):
             raise UsageError(f"{path}: no such file")
@@ -254,28 +402,53 @@ def _show(args: argparse.Namespace) -> int:
         record = reader[args.seq]
         out = sys.stdout
         out.write(f"record {args.seq} of {count} in {args.paths[0]}\n")
-        out.write(f"  time:    {time_text(record.created)}\n")
-        out.write(f"  level:   {record.levelname} ({record.levelno})\n")
-        out.write(f"  logger:  {record.name}\n")
-        out.write(f"  message: {record.getMessage()}\n")
-        out.write(f"  template: {record.msg!r}\n  args:    {record.args!r}\n")
-        for key in ("pathname", "lineno", "funcName", "process", "processName", "thread", "threadName", "taskName", "relativeCreated"):
-            value = getattr(record, key, None)
-            if value is not None:
-                out.write(f"  {key}: {value}\n")
-        extras = {
-            k: v for k, v in record.__dict__.items()
-            if k not in STANDARD_ATTRIBUTES and not k.startswith("capture_") and not k.startswith("_capture")
-        }  # fmt: skip
-        if extras:
-            out.write("  extra:\n")
-            for key, value in sorted(extras.items()):
-                out.write(f"    {key}: {value!r}\n")
-        if record.exc_text:
-            out.write("  traceback:\n" + _indent(record.exc_text))
-        if record.stack_info:
-            out.write("  stack:\n" + _indent(record.stack_info))
+        try:
+            text = _details(record)
+        except Exception as exc:  # a value no rule above foresaw: say what is known
+            known = known_fields(record)
+            error = f"{type(exc).__name__}: {limited_repr(exc)}"
+            text = (
+                f"  time:    {known['time']}\n  level:   {known['level']}\n"
+                f"  logger:  {known['logger']}\n  message: {known['message']}\n"
+                f"  (the record cannot be shown in full: {error})\n"
+            )
+        out.write(text)
     return 0
+
+
+def _details(record: logging.LogRecord) -> str:
+    """Every attribute of a record, one a line; values of any type (text as
+    it is, anything else as its repr)."""
+    lines = [
+        f"  time:    {time_text(record.created)}",
+        f"  level:   {_text(record.levelname)} ({_text(record.levelno)})",
+        f"  logger:  {_text(record.name)}",
+        f"  message: {record.getMessage()}",
+        f"  template: {robust_repr(record.msg)}",
+        f"  args:    {robust_repr(record.args)}",
+    ]
+    for key in (
+        "pathname", "lineno", "funcName", "process", "processName", "thread", "threadName",
+        "taskName", "relativeCreated",
+    ):  # fmt: skip
+        value = getattr(record, key, None)
+        if value is not None:
+            lines.append(f"  {key}: {_text(value)}")
+    extras = {
+        k: v
+        for k, v in record.__dict__.items()
+        if k not in STANDARD_ATTRIBUTES and not k.startswith(("capture_", "_capture"))
+    }
+    if extras:
+        lines.append("  extra:")
+        for key, value in sorted(extras.items()):
+            lines.append(f"    {key}: {robust_repr(value)}")
+    text = "".join(f"{line}\n" for line in lines)
+    if record.exc_text:
+        text += "  traceback:\n" + _indent(_text(record.exc_text))
+    if record.stack_info:
+        text += "  stack:\n" + _indent(_text(record.stack_info))
+    return text
 
 
 def _indent(text: str) -> str:
@@ -294,12 +467,13 @@ def _stats(args: argparse.Namespace) -> int:
         raw = 0
         for n, payload in enumerate(source.cf, 1):
             raw += len(payload)
-            data = source.check(source.decoder.data(cast(bytes, payload)), n)
-            record = source.decoder.record(data, n)
-            levels[record.levelname] += 1
-            loggers[record.name] += 1
-            first = record.created if first is None else min(first, record.created)
-            last = record.created if last is None else max(last, record.created)
+            record = source.decoder.record(source.decode(cast(bytes, payload), n), n)
+            levels[_text(record.levelname)] += 1
+            loggers[_text(record.name)] += 1
+            created = time_value(record.created)
+            if not math.isnan(created):  # a NaN time is left out of the span
+                first = created if first is None else min(first, created)
+                last = created if last is None else max(last, created)
             if n % 5000 == 0:
                 progress(n, count)
         progress.done()
@@ -314,7 +488,11 @@ def _stats(args: argparse.Namespace) -> int:
     out.write(f"records:     {count:,} committed\n")
     out.write(
         "state:       "
-        + ("a writer has the file open (its uncommitted records are not counted)\n" if writing else "no writer has the file open\n")
+        + (
+            "a writer has the file open (its uncommitted records are not counted)\n"
+            if writing
+            else "no writer has the file open\n"
+        )
     )
     if first is not None and last is not None:
         out.write(f"time span:   {time_text(first)} .. {time_text(last)} ({last - first:,.3f} s)\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import os
 import re
 import threading
@@ -13,7 +14,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Union, cast, overload
 
-from ._codec import EVENT_KIND, RecordDecoder, expand, record_time
+from ._codec import (
+    EVENT_KIND,
+    RecordDecoder,
+    describe_error,
+    expand,
+    limited_repr,
+    record_time,
+)
 from .capturefile import CaptureFile
 from .exceptions import InvalidCaptureFile
 from .handler import level_number
@@ -71,32 +79,72 @@ class _Filter:
         self.until = to_timestamp(until) if until is not None else None
         self.match = re.compile(match) if isinstance(match, str) else match
 
+    # Stored values may be of any type (see RecordDecoder). The rules for odd
+    # ones: a level that is not a number counts as NOTSET (0), a logger name
+    # that is not a str is matched by its repr, and a time that is not a
+    # number counts as 0.0 (as the time search reads it); a NaN time is in no
+    # window. The type checks run only when the usual test cannot.
+
     def data_ok(self, data: dict[str, Any]) -> bool:
         """A cheap first test on a stored ``log`` map, before building a record."""
         if self.level is not None:
             levelno = data.get("l", 0)
-            if isinstance(levelno, int) and levelno < self.level:
+            if type(levelno) is not int:
+                levelno = level_value(levelno)
+            if levelno < self.level:
                 return False
         if self.logger:
-            name = data.get("n")
-            if isinstance(name, str) and name != self.logger and not name.startswith(self.prefix):  # type: ignore[arg-type]
+            name = data.get("n", "root")
+            if type(name) is not str:
+                name = limited_repr(name)
+            if name != self.logger and not name.startswith(self.prefix):  # type: ignore[arg-type]
                 return False
         return True
 
     def matches(self, record: logging.LogRecord) -> bool:
-        """The test only a built record can answer: the message pattern."""
+        """The test only a built record can answer: the message pattern
+        (searched in the text getMessage() gives, which never fails)."""
         return self.match is None or self.match.search(record.getMessage()) is not None
 
     def __call__(self, record: logging.LogRecord) -> bool:
-        if self.level is not None and record.levelno < self.level:
+        if (self.level is not None or self.logger) and not self.data_ok(
+            {"l": record.levelno, "n": record.name}
+        ):
             return False
-        if self.logger and record.name != self.logger and not record.name.startswith(self.prefix):  # type: ignore[arg-type]
-            return False
-        if self.since is not None and record.created < self.since:
-            return False
-        if self.until is not None and record.created >= self.until:
-            return False
+        if self.since is not None or self.until is not None:
+            created = time_value(record.created)
+            if self.since is not None and not created >= self.since:
+                return False
+            if self.until is not None and not created < self.until:
+                return False
         return self.matches(record)
+
+
+def level_value(levelno: Any) -> int | float:
+    """A stored level as a number to compare: itself when it is one (a bool as
+    an int), else NOTSET (0)."""
+    if type(levelno) is int or (type(levelno) is float and not math.isnan(levelno)):
+        return levelno
+    if isinstance(levelno, int):
+        return int(levelno)
+    return logging.NOTSET
+
+
+def time_value(created: Any) -> float:
+    """A stored time as epoch seconds to compare: itself when it is a float,
+    a number as a float, anything else 0.0 (as the time search reads it)."""
+    if type(created) is float:
+        return created
+    if isinstance(created, (int, float)):
+        return float(created)
+    return 0.0
+
+
+def _merge_key(record: logging.LogRecord) -> float:
+    """The time that orders records from several files (NaN sorts first, so
+    the merge stays well defined)."""
+    created = time_value(record.created)
+    return created if not math.isnan(created) else -math.inf
 
 
 class _Source:
@@ -106,15 +154,27 @@ class _Source:
         self.path = path
         self.cf = CaptureFile(path, encoding=None)
         self.decoder = RecordDecoder()
+        self._unpack = self.decoder.data
 
     def data(self, seq: int) -> dict[str, Any]:
-        return self.check(self.decoder.data(self._payload(seq)), seq)
+        return self.decode(self._payload(seq), seq)
 
     def _payload(self, seq: int) -> bytes:
         return cast(bytes, self.cf.record_at(seq))  # encoding=None: always bytes
 
-    def check(self, data: Any, seq: int) -> dict[str, Any]:
-        if not isinstance(data, dict):
+    def decode(self, payload: bytes, seq: int) -> dict[str, Any]:
+        """Record ``seq``'s stored map. The one place a record is decoded: any
+        failure (not msgpack, bytes left over, nested too deep, not a map)
+        is InvalidCaptureFile naming the file and the record."""
+        try:
+            data = self._unpack(payload)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise InvalidCaptureFile(
+                f"{self.path}: record {seq} is not a capturelog record ({describe_error(exc)})"
+            ) from exc
+        if type(data) is not dict:
             raise InvalidCaptureFile(
                 f"{self.path}: record {seq} is not a capturelog record (not a msgpack map)"
             )
@@ -128,24 +188,23 @@ class _Source:
         fast = record_time(payload)
         if fast is not None:
             return fast
-        return self.time_of(self.check(self.decoder.data(payload), seq), seq)
+        return self.time_of(self.decode(payload, seq), seq)
 
     def time_of(self, data: dict[str, Any], seq: int) -> float:
-        """A stored record's time, without building a LogRecord for log maps."""
+        """A stored record's time, without building a LogRecord for log maps
+        (a time that is not a number reads as 0.0)."""
         if data.get("k") == EVENT_KIND:
             return self.decoder.record(data, seq).created
-        value = data.get("c", 0.0)
-        return float(value) if isinstance(value, (int, float)) else 0.0
+        return time_value(data.get("c", 0.0))
 
     def iterate_data(self, start: int, stop: int) -> Iterator[tuple[int, dict[str, Any]]]:
         """(number, stored map) for records ``start`` .. ``stop - 1``."""
-        unpack = self.decoder.data
-        check = self.check
+        decode = self.decode
         seq = start
         for payload in self.cf.record_generator(start):
             if seq >= stop:
                 return
-            yield seq, check(unpack(cast(bytes, payload)), seq)
+            yield seq, decode(cast(bytes, payload), seq)
             seq += 1
 
     def build(self, data: dict[str, Any], seq: int) -> logging.LogRecord:
@@ -177,11 +236,11 @@ class _Source:
         bisect = False
         # Invariant: time(lo) < when; records at hi and after are >= when.
         while hi - lo > 1:
-            if bisect or hi_time is None or hi_time <= lo_time:
-                mid = (lo + hi) // 2
-            else:
+            mid = (lo + hi) // 2
+            if not (bisect or hi_time is None or hi_time <= lo_time):
                 share = (when - lo_time) / (hi_time - lo_time)
-                mid = min(hi - 1, max(lo + 1, lo + int(share * (hi - lo))))
+                if 0.0 <= share <= 1.0:  # not NaN, nor from infinite times
+                    mid = min(hi - 1, max(lo + 1, lo + int(share * (hi - lo))))
             bisect = not bisect
             mid_time = self.created(mid)
             if mid_time < when:
@@ -201,10 +260,16 @@ class ReplayReader:
     needs a single file.
 
     Every rebuilt record carries ``capture_seq`` (its number in its file) and
-    ``capture_file`` (the file's path).
+    ``capture_file`` (the file's path). Stored values come back as they are,
+    whatever their type (see ``RecordDecoder``: a crafted file's ``levelno``
+    may be a string), and ``getMessage()`` never raises: a malformed logging
+    call gives text naming the template, the arguments and the error.
 
     Raises:
-        InvalidCaptureFile: a path is not a capture file, or is damaged.
+        InvalidCaptureFile: a path is not a capture file, or is damaged; a
+            record that cannot be decoded (not msgpack, not a map, nested
+            deeper than capturelog writes) raises it naming the file and the
+            record number, when it is read.
     """
 
     def __init__(self, paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> None:
@@ -267,8 +332,14 @@ class ReplayReader:
             if seq.step not in (None, 1):
                 numbers = range(count + 1)[seq]
                 return [source.record(n) for n in numbers if n >= 1]
-            start = 1 if seq.start is None else (seq.start if seq.start > 0 else count + 1 + seq.start)
-            stop = count + 1 if seq.stop is None else (seq.stop if seq.stop >= 0 else count + 1 + seq.stop)
+            start = (
+                1 if seq.start is None else (seq.start if seq.start > 0 else count + 1 + seq.start)
+            )
+            stop = (
+                count + 1
+                if seq.stop is None
+                else (seq.stop if seq.stop >= 0 else count + 1 + seq.stop)
+            )
             return list(source.iterate(max(start, 1), min(stop, count + 1)))
         if seq < 0:
             seq += count + 1
@@ -301,7 +372,9 @@ class ReplayReader:
                 (``"svc.db"`` matches ``svc.db`` and ``svc.db.pool``).
             since, until: a time window, ``since <= created < until``, as
                 datetimes, ISO 8601 strings or epoch seconds.
-            match: a regular expression searched in the rendered message.
+            match: a regular expression searched in the rendered message
+                (for a malformed logging call, in the text getMessage() gives
+                instead: the template, the arguments and the error).
 
         The window is found by a search over the records' times (see
         ``first_at_or_after``), not by a scan. The rule for clocks that step
@@ -316,7 +389,7 @@ class ReplayReader:
         streams = [self._stream(source, start, stop, keep, skew) for source in self._sources]
         if len(streams) == 1:
             return streams[0]
-        return heapq.merge(*streams, key=lambda record: record.created)
+        return heapq.merge(*streams, key=_merge_key)
 
     def _stream(
         self, source: _Source, start: int | None, stop: int | None, keep: _Filter, skew: float
@@ -329,7 +402,7 @@ class ReplayReader:
             first = max(first, source.first_at_or_after(since - skew, first))
         end_time = until + skew if until is not None else None
         timed = since is not None or until is not None
-        build, unpack, check = source.build, source.decoder.data, source.check
+        build, decode = source.build, source.decode
         seq = first - 1
         for item in source.cf.record_generator(first):
             payload = cast(bytes, item)  # encoding=None: always bytes
@@ -340,14 +413,17 @@ class ReplayReader:
             if timed:
                 created = record_time(payload)
                 if created is None:
-                    data = check(unpack(payload), seq)
+                    data = decode(payload, seq)
                     created = source.time_of(data, seq)
                 if end_time is not None and created >= end_time:
                     return
-                if (since is not None and created < since) or (until is not None and created >= until):
+                # Written so that a NaN time is in no window.
+                if (since is not None and not created >= since) or (
+                    until is not None and not created < until
+                ):
                     continue
             if data is None:
-                data = check(unpack(payload), seq)
+                data = decode(payload, seq)
             if data.get("k") == EVENT_KIND:
                 # Level and logger of an event are only known once it is built.
                 record = build(data, seq)
@@ -370,10 +446,13 @@ class ReplayReader:
         the filters of :meth:`records`; returns how many records were sent."""
         sent = 0
         for record in self.records(start, stop, **filters):
+            levelno: Any = record.levelno
+            if type(levelno) is not int:  # from a file capturelog did not write
+                levelno = level_value(levelno)
             if isinstance(target, logging.Logger):
-                if not target.isEnabledFor(record.levelno):
+                if not target.isEnabledFor(levelno):
                     continue
-            elif record.levelno < target.level:
+            elif levelno < target.level:
                 continue
             target.handle(record)
             sent += 1
@@ -396,7 +475,9 @@ class ReplayReader:
         yielded. Takes the filters of :meth:`records` (time windows apart).
         """
         source = self._single()
-        keep = _Filter(filters.get("level"), filters.get("logger"), None, None, filters.get("match"))
+        keep = _Filter(
+            filters.get("level"), filters.get("logger"), None, None, filters.get("match")
+        )
         stop_event = stop_event or threading.Event()
         next_seq = start if start is not None else source.cf.record_count() + 1
         try:

@@ -10,9 +10,11 @@ import sys
 
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from capturelog import CaptureFile, CaptureHandler
+from capturelog._codec import RecordEncoder
 
 SCRIPT = str(Path(sys.executable).parent / "capturelog")
 
@@ -266,3 +268,152 @@ def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
         assert "of 12,000 records" in shown, (command, shown)
         piped = run(*command)
         assert "records (" not in piped.stderr
+
+
+def nested_tuple_value(depth: int) -> object:
+    value: object = "core"
+    for _ in range(depth):
+        value = (value,)
+    return value
+
+
+def test_deeply_nested_values_never_crash_the_readers(tmp_path: Path) -> None:
+    """A tuple nested 200 deep is logged; cat, verify and ReplayReader(p)[1]
+    (in subprocesses: the old code died of SIGSEGV) read it, and a hand-made
+    record with the tuple extension nested 400 deep is damage that verify
+    reports (exit 3) and cat names in one line, never a crash."""
+    path = tmp_path / "deep.capture"
+    value = nested_tuple_value(200)
+    handler = CaptureHandler(path, commit_interval=None)
+    log = logging.getLogger("cli.deep")
+    log.handlers = [handler]
+    log.propagate = False
+    log.warning("state %s", value)
+    handler.close()
+    expected = f"state {value}"  # what "state %s" % (value,) gives
+    result = run("cat", str(path), "--format", "%(message)s")
+    assert (result.returncode, result.stdout) == (0, expected + "\n"), result.stderr[-500:]
+    result = run("verify", str(path))
+    assert result.returncode == 0 and "sound: 1 records" in result.stdout
+    code = "import sys, capturelog\nprint(capturelog.ReplayReader(sys.argv[1])[1].getMessage())"
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, expected + "\n"), result.stderr[-500:]
+
+    hostile = tmp_path / "hostile.capture"
+    payload = msgpack.packb([])
+    for _ in range(399):
+        payload = msgpack.packb([msgpack.ExtType(1, payload)])
+    good = RecordEncoder().encode(logging.LogRecord("x", 20, "/a.py", 1, "fine", (), None))
+    with CaptureFile(hostile, to_write=True, encoding=None) as cf:
+        cf.add_record(good)
+        cf.add_record(msgpack.packb({"c": 1.0, "k": "log", "a": [msgpack.ExtType(1, payload)]}))
+        cf.add_record(b"\x91" * 1100 + b"\x90")  # past msgpack's own 1024 levels
+        cf.commit()
+    result = run("verify", str(hostile))
+    assert result.returncode == 3, (result.returncode, result.stderr[-500:])
+    assert "record 2: " in result.stdout and "nested more than" in result.stdout
+    assert "record 3: " in result.stdout and "1024" in result.stdout
+    for args in (["cat", str(hostile)], ["show", str(hostile), "2"], ["stats", str(hostile)]):
+        result = run(*args)
+        assert result.returncode == 1, (args, result.returncode, result.stderr[-500:])
+        assert result.stderr.startswith(f"capturelog: error: {hostile}: record 2 ")
+        assert len(result.stderr.splitlines()) == 1
+    assert run("cat", str(hostile), "--stop", "2").returncode == 0
+
+
+def test_malformed_logging_calls_are_shown_and_reading_goes_on(tmp_path: Path) -> None:
+    """cat prints a malformed call (template, arguments and error) and the
+    records after it, exits 0, and --grep searches that text."""
+    path = tmp_path / "malformed.capture"
+    handler = CaptureHandler(path, commit_interval=None)
+    log = logging.getLogger("cli.malformed")
+    log.handlers = [handler]
+    log.propagate = False
+    log.warning("user %(user)s", {"name": "ann"})
+    log.warning("%d items", "many")
+    log.warning("after them")
+    handler.close()
+    result = run("cat", str(path), "--format", "%(message)s")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "'user %(user)s' % {'name': 'ann'} (formatting failed: KeyError('user'))",
+        "'%d items' % ('many',) (formatting failed: TypeError("
+        "'%d format: a real number is required, not str'))",
+        "after them",
+    ]
+    result = run("cat", str(path), "--grep", "KeyError", "--format", "%(levelname)s %(message)s")
+    assert result.stdout.startswith("WARNING 'user %(user)s'") and result.stdout.count("\n") == 1
+    result = run("show", str(path), "1")
+    assert result.returncode == 0 and "formatting failed: KeyError('user')" in result.stdout
+
+
+def test_odd_values_never_stop_the_commands(tmp_path: Path) -> None:
+    """Times of 1e300, infinity and NaN (logged, or crafted) and standard
+    fields of unexpected types: cat, cat --json, show, stats and tail print
+    every record, exit 0 and never show a traceback."""
+    path = tmp_path / "odd.capture"
+    handler = CaptureHandler(path, commit_interval=None)
+    for created in (1e300, float("inf"), float("nan")):
+        fields = {"created": created, "msg": "at %s", "args": (created,), "levelno": 30}
+        handler.handle(logging.makeLogRecord({**fields, "levelname": "WARNING", "name": "odd"}))
+    handler.close()
+    crafted = [
+        {"c": 1.0, "k": "log", "n": 5, "L": [1], "p": 7, "l": "x", "ln": 1.5, "m": {"a": 1}},
+        {"c": "t", "k": "log", "n": ["a"], "p": ["b"], "l": [1], "ln": "q", "m": "hi", "x": 3},
+        {"c": -1e300, "k": "log", "s": [2], "ms": "m", "fn": 1, "t": "x", "tk": 2.5, "txt": 9},
+        {"c": 2.0, "k": "log", "e": {"user": {b"k": 1, 3: [float("nan")], None: 2}}},
+        {"c": 3.0, "k": "event", "ev": {"event": [1], "level": {}, "timestamp": 1e300}},
+        {"c": 4.0, "k": "log", "m": "lone \udc80 surrogate"},
+    ]
+    with CaptureFile(path, to_write=True, encoding=None) as cf:
+        for data in crafted:
+            cf.add_record(msgpack.packb(data, unicode_errors="surrogatepass"))
+        cf.commit()
+    total = 3 + len(crafted)
+    for args in (
+        ["cat", str(path)],
+        ["cat", str(path), "--json"],
+        ["cat", str(path), "--format", "%(asctime)s %(lineno)d %(name)s %(msecs)03d %(message)s"],
+        ["cat", str(path), "--level", "warning", "--logger", "odd", "--grep", "at"],
+        ["tail", str(path), "-n", "20"],
+        ["stats", str(path)],
+        *(["show", str(path), str(seq)] for seq in range(1, total + 1)),
+    ):
+        result = run(*args)
+        assert result.returncode == 0, (args, result.stderr[-1000:])
+        assert "Traceback" not in result.stderr and result.stderr == "", (args, result.stderr)
+        if args[0] in ("cat", "tail") and "--level" not in args:
+            lines = result.stdout.splitlines()
+            assert len(lines) >= total, (args, result.stdout)
+            if "--json" in args:
+                assert [json.loads(line)["seq"] for line in lines] == list(range(1, total + 1))
+    out = run("cat", str(path), "--level", "warning", "--grep", "at", "--format", "%(message)s")
+    assert out.stdout.splitlines() == ["at 1e+300", "at inf", "at nan"]
+    out = run("cat", str(path), "--stop", "2").stdout
+    assert out.startswith("1e+300 (not a time) WARNING  odd: at 1e+300")
+    assert "lone \\udc80 surrogate" in run("cat", str(path)).stdout
+    assert "records:     9 committed" in run("stats", str(path)).stdout
+
+
+def test_a_record_that_cannot_be_formatted_gets_a_fallback_line(tmp_path: Path) -> None:
+    """With a --format field one record lacks, that record is printed as a
+    fallback line (number, time, level, logger, message and the error) and
+    the others as asked; the exit status stays 0."""
+    path = tmp_path / "fields.capture"
+    handler = CaptureHandler(path, commit_interval=None)
+    log = logging.getLogger("cli.fields")
+    log.handlers = [handler]
+    log.propagate = False
+    log.warning("first", extra={"user": "ann"})
+    log.warning("second")
+    log.warning("third", extra={"user": "bob"})
+    handler.close()
+    result = run("cat", str(path), "--format", "%(user)s: %(message)s")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "ann: first" and lines[2] == "bob: third"
+    assert lines[1].startswith("record 2: ") and " WARNING cli.fields: second " in lines[1]
+    assert "cannot be formatted" in lines[1] and "user" in lines[1]

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
+import os
+import subprocess
 import sys
 from typing import Any
 
+import msgpack
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import capturelog
 from capturelog._codec import RecordDecoder, RecordEncoder, expand, unpack_data
 
 COMPARED = [
@@ -257,3 +263,176 @@ def test_relative_created_is_stored_only_when_it_does_not_follow_from_the_start_
     if sys.version_info < (3, 13):
         assert "r" not in stored and stored["st"] == logging._startTime  # type: ignore[attr-defined]
     assert unpack_data(encoder.encode(changed))["r"] == 12.5
+
+
+def nested_tuple(depth: int) -> tuple[Any, ...]:
+    """``depth`` tuples, one in the other, around a string."""
+    value: Any = "core"
+    for _ in range(depth):
+        value = (value,)
+    return value  # type: ignore[no-any-return]
+
+
+def tuple_depth(value: Any) -> int:
+    depth = 0
+    while type(value) is tuple:
+        depth += 1
+        value = value[0] if value else None
+    return depth
+
+
+def hand_made_tuples(depth: int) -> bytes:
+    """A record map whose argument is the tuple extension nested ``depth`` deep."""
+    payload = msgpack.packb([])
+    for _ in range(depth - 1):
+        payload = msgpack.packb([msgpack.ExtType(1, payload)])
+    return msgpack.packb({"c": 1.0, "k": "log", "m": "%s", "a": [msgpack.ExtType(1, payload)]})
+
+
+def test_tuples_deeper_than_the_bound_are_stored_as_text_with_the_message() -> None:
+    """Beyond MAX_TUPLE_DEPTH a tuple is stored as text (a repr cut only in
+    depth) and the rendered message is stored too, so getMessage() is exact;
+    nested 3,000 deep, encoding neither recurses without bound nor raises."""
+    from capturelog._codec import MAX_TUPLE_DEPTH
+
+    encoder = RecordEncoder()
+    for depth in (MAX_TUPLE_DEPTH, 100):
+        record = make("state %s", (nested_tuple(depth),))
+        copy = RecordDecoder().record(unpack_data(encoder.encode(record)), 7)
+        assert copy.getMessage() == record.getMessage()
+        stored = copy.args[0]  # type: ignore[index]
+        assert tuple_depth(stored) == MAX_TUPLE_DEPTH
+        if depth > MAX_TUPLE_DEPTH:
+            for _ in range(MAX_TUPLE_DEPTH):
+                stored = stored[0]
+            assert isinstance(stored, str) and stored.startswith("(((")
+    record = make("state %s", (nested_tuple(3000),))
+    copy = RecordDecoder().record(unpack_data(encoder.encode(record)), 7)
+    message = copy.getMessage()
+    assert message.startswith("'state %s' % (((") and "RecursionError" in message
+
+
+def test_containers_nested_past_msgpacks_limit_are_stored_without_recursing() -> None:
+    """Lists and dicts nested 3,000 deep (past the Packer's 511 levels) and
+    mixed lists and tuples are stored, never raising out of the encoder."""
+    deep_list: Any = []
+    deep_dict: Any = {}
+    mixed: Any = ()
+    for i in range(3000):
+        deep_list, deep_dict = [deep_list], {"a": deep_dict}
+        mixed = [mixed] if i % 2 else (mixed,)
+    encoder = RecordEncoder()
+    for value in (deep_list, deep_dict, mixed):
+        record = make("value %s %s", (value, 2**100), extra_value=value)
+        data = unpack_data(encoder.encode(record))
+        copy = RecordDecoder().record(data, 7)
+        assert copy.getMessage().startswith("'value %s %s' % ")
+        assert "formatting failed: RecursionError" in copy.getMessage()
+
+
+def test_decoding_refuses_tuples_deeper_than_the_bound() -> None:
+    """A stored tuple nested deeper than MAX_TUPLE_DEPTH, containers nested
+    past msgpack's 1024 levels, and other undecodable bytes raise DecodeError
+    with a message (not msgpack's own, often empty, exceptions)."""
+    from capturelog._codec import MAX_TUPLE_DEPTH, DecodeError
+
+    decoded = unpack_data(hand_made_tuples(MAX_TUPLE_DEPTH))
+    assert tuple_depth(decoded["a"][0]) == MAX_TUPLE_DEPTH
+    cases = {
+        hand_made_tuples(MAX_TUPLE_DEPTH + 1): f"tuples nested more than {MAX_TUPLE_DEPTH} deep",
+        b"\x91" * 1024 + b"\x90": "StackError: containers nested more than 1024 deep",
+        b"\xc1": "FormatError",
+        b"\x01\x02": "ExtraData",
+        b"\x92\x01": "incomplete input",
+        b"\x81\x91\x01\x02": "unhashable",  # a map whose key is an array
+        b"\xd4\x01\x05": "does not hold an array",  # a tuple holding 5
+        b"\x91\xc7\x04\x01\x91\xd4\x01\x05": "not hold exactly one array",  # in a tuple
+    }
+    for payload, text in cases.items():
+        with pytest.raises(DecodeError, match=text):
+            unpack_data(payload)
+
+
+DECODE_IN_A_THREAD = """
+import sys, threading
+sys.path[:0] = [sys.argv[1]]
+from capturelog._codec import unpack_data
+payloads = [bytes.fromhex(h) for h in sys.argv[2:]]
+threading.stack_size(256 * 1024)
+results = []
+def run():
+    for payload in payloads:
+        try:
+            unpack_data(payload)
+            results.append("ok")
+        except ValueError:  # DecodeError
+            results.append("refused")
+thread = threading.Thread(target=run)
+thread.start()
+thread.join()
+print(" ".join(results))
+"""
+
+
+def test_decoding_in_a_thread_with_a_small_stack_never_crashes() -> None:
+    """In a thread with a 256 KiB stack (musl's default is 128 KiB, musl
+    builds of Python use 1 MiB), a record at the bound decodes and one nested
+    400 deep is refused, instead of overflowing the C stack (SIGSEGV)."""
+    from capturelog._codec import MAX_TUPLE_DEPTH
+
+    root = os.path.dirname(os.path.dirname(capturelog.__file__))
+    payloads = [hand_made_tuples(MAX_TUPLE_DEPTH), hand_made_tuples(400)]
+    result = subprocess.run(
+        [sys.executable, "-c", DECODE_IN_A_THREAD, root, *(p.hex() for p in payloads)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.split() == ["ok", "refused"]
+
+
+def test_get_message_of_a_malformed_call_names_template_arguments_and_error() -> None:
+    """A replayed record's getMessage() never raises: a template that does
+    not fit its arguments gives the same text the writer stores for it."""
+    from capturelog._codec import _render
+
+    for template, args in (
+        ("user %(user)s", ({"name": "ann"},)),
+        ("%d items", ("many",)),
+        ("%s and %s", ("one",)),
+        ("%(user)s", ("not a mapping",)),
+    ):
+        record = make(template, args)
+        copy = round_trip(record)
+        message = copy.getMessage()
+        assert message == _render(record)
+        assert message.startswith(repr(template) + " % ")
+        assert "(formatting failed: " in message and repr(record.args) in message
+
+
+def test_odd_stored_values_come_back_as_stored_and_building_never_fails() -> None:
+    """Any value under a standard key (a crafted file's) builds a record with
+    that value; what the decoder derives (levelname, filename, module, msecs,
+    relativeCreated) has logging's type."""
+    decoder = RecordDecoder()
+    odd_values: list[Any] = [
+        None, True, -1, 2**64 - 1, 1.5, float("inf"), float("-inf"), float("nan"), 1e300,
+        "text", b"bytes", [1, [2]], {"a": 1}, {1: 2}, (1, 2),
+    ]  # fmt: skip
+    keys = ["n", "m", "a", "l", "L", "p", "f", "mo", "ln", "fn", "c", "ms", "r", "st", "t",
+            "tn", "P", "pn", "tk", "x", "s", "e", "txt"]  # fmt: skip
+    for key in keys:
+        for value in odd_values:
+            record = decoder.record({"k": "log", key: value}, 3)
+            assert isinstance(record.getMessage(), str)
+            assert isinstance(record.levelname, str) or key == "L"
+            assert type(record.msecs) is float or key == "ms"
+            assert type(record.relativeCreated) is float or key == "r"
+            assert record.capture_seq == 3  # type: ignore[attr-defined]
+        for value in odd_values:
+            attrs = {"n": "name", "p": "pathname", "c": "created", "l": "levelno",
+                     "x": "exc_text", "ln": "lineno"}  # fmt: skip
+            if key in attrs and not (isinstance(value, float) and math.isnan(value)):
+                assert getattr(decoder.record({key: value}, 1), attrs[key]) == value
+    event = decoder.record({"k": "event", "ev": {"level": [1], "logger": {"a": 1},
+                                                 "timestamp": float("nan")}}, 1)  # fmt: skip
+    assert event.levelname == "[1]" and event.name == "{'a': 1}" and event.msecs == 0.0

@@ -7,10 +7,12 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import pytest
 
-from capturelog import CaptureHandler, ReplayReader
+from capturelog import CaptureFile, CaptureHandler, InvalidCaptureFile, ReplayReader
 from capturelog.replay import to_timestamp
 
 T0 = 1_800_000_000.0  # a fixed epoch second for made-up records
@@ -202,7 +204,9 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     steps=st.lists(st.floats(-0.09, 2.0), min_size=1, max_size=300),
     window=st.tuples(st.floats(-5, 400), st.floats(0, 50)),
@@ -227,3 +231,150 @@ def test_time_windows_match_a_scan_when_clocks_step_back_within_skew(
         found = [r.capture_seq for r in reader.records(since=since, until=until)]  # type: ignore[attr-defined]
         scanned = [r.capture_seq for r in reader.records() if since <= r.created < until]  # type: ignore[attr-defined]
     assert found == scanned
+
+
+def write_raw(path: Path, payloads: list[bytes]) -> None:
+    """Store bytes as records, as a foreign or crafted writer could."""
+    with CaptureFile(path, to_write=True, encoding=None) as cf:
+        for payload in payloads:
+            cf.add_record(payload)
+        cf.commit()
+
+
+def test_records_that_cannot_be_decoded_raise_invalid_capture_file(tmp_path: Path) -> None:
+    """Whatever is wrong with a record's bytes (not msgpack, bytes left over,
+    cut short, nested too deep, a key that is an array, not a map), reading it
+    by number, by iteration or through filters raises InvalidCaptureFile
+    naming the file and the record, never msgpack's own exceptions."""
+    deep = msgpack.packb([])
+    for _ in range(40):
+        deep = msgpack.packb([msgpack.ExtType(1, deep)])
+    good = msgpack.packb({"c": T0, "k": "log", "m": "fine", "l": 20, "n": "svc"})
+    bad = [
+        b"\xc1", good + b"\x01", b"\x92\x01", b"\x91" * 1100 + b"\x90", deep,
+        b"\x81\x91\x01\x02", msgpack.packb([1, 2]), b"",
+    ]  # fmt: skip
+    path = tmp_path / "bad.capture"
+    write_raw(path, [good, *bad])
+    with ReplayReader(path) as reader:
+        assert reader[1].getMessage() == "fine"
+        for seq in range(2, len(bad) + 2):
+            for read in (
+                lambda seq=seq: reader[seq],
+                lambda seq=seq: reader.event(seq),
+                lambda seq=seq: list(reader.records(seq, seq + 1)),
+                lambda seq=seq: list(reader.records(seq, level="INFO", logger="svc", match="x")),
+                lambda seq=seq: list(reader.records(seq, since=T0 - 1)),
+            ):
+                with pytest.raises(InvalidCaptureFile, match=rf"bad\.capture: record {seq} "):
+                    read()
+        with pytest.raises(InvalidCaptureFile, match="record 2 "):
+            list(reader)
+
+
+def test_malformed_logging_calls_are_read_and_searched_as_text(tmp_path: Path) -> None:
+    """A call whose template does not fit its arguments (logging stores it
+    without complaint) is read like any other: getMessage() names the
+    template, the arguments and the error, match= searches that text, and the
+    records after it are read."""
+    path = tmp_path / "malformed.capture"
+    handler = CaptureHandler(path, commit_interval=None)
+    log = logging.getLogger("replay.malformed")
+    log.handlers = [handler]
+    log.propagate = False
+    log.warning("user %(user)s", {"name": "ann"})
+    log.warning("%d items", "many")
+    log.warning("after them")
+    handler.close()
+    with ReplayReader(path) as reader:
+        messages = [r.getMessage() for r in reader]
+        assert messages == [
+            "'user %(user)s' % {'name': 'ann'} (formatting failed: KeyError('user'))",
+            "'%d items' % ('many',) (formatting failed: TypeError("
+            "'%d format: a real number is required, not str'))",
+            "after them",
+        ]
+        assert [r.capture_seq for r in reader.records(match="KeyError")] == [1]  # type: ignore[attr-defined]
+        assert reader[2].msg == "%d items" and reader[2].args == ("many",)
+
+
+def test_filters_merging_and_replay_cope_with_odd_stored_values(tmp_path: Path) -> None:
+    """Standard fields of unexpected types (a crafted file) never crash the
+    filters, the time search, merging or replay(): a level that is not a
+    number counts as NOTSET, a name that is not a str is matched by its repr,
+    a time that is not a number as 0.0, and a NaN time is in no window."""
+    maps = [
+        {"c": float("nan"), "k": "log", "l": 30, "n": "svc", "m": "nan time"},
+        {"c": T0 + 1, "k": "log", "l": "WARNING", "n": ["svc"], "m": {"a": 1}},
+        {"c": float("inf"), "k": "log", "l": [40], "n": 7, "m": "inf time", "p": [1]},
+        {"c": T0 + 3, "k": "log", "l": 40.5, "n": "svc.db", "m": "%s %s", "a": "ab"},
+        {"c": float("-inf"), "k": "log", "l": None, "ln": "x", "m": "-inf time"},
+        {"c": "yesterday", "k": "log", "l": 50, "n": "svc", "m": "text time", "ms": None},
+        {"c": 1e300, "k": "log", "l": True, "n": "svc", "x": 5, "s": [1], "m": "far"},
+        {"c": T0 + 7, "k": "event", "ev": {"event": "e", "level": [1], "timestamp": "bad"}},
+    ]
+    paths = [tmp_path / "odd1.capture", tmp_path / "odd2.capture"]
+    write_raw(paths[0], [msgpack.packb(m) for m in maps])
+    write_raw(paths[1], [msgpack.packb(m) for m in reversed(maps)])
+    with ReplayReader(paths[0]) as reader:
+        assert len(list(reader)) == len(maps)
+        assert [r.getMessage() for r in reader.records(level="ERROR")] == [
+            "'%s %s' % 'ab' (formatting failed: TypeError('not enough arguments for format"
+            " string'))",
+            "text time",
+        ]
+        assert [r.capture_seq for r in reader.records(logger="svc")] == [1, 4, 6, 7]  # type: ignore[attr-defined]
+        assert [r.capture_seq for r in reader.records(logger="['svc']")] == [2]  # type: ignore[attr-defined]
+        for since, until in ((T0, T0 + 5), (None, T0), (T0 + 100, None), (float("nan"), None)):
+            # Out of time order, so a window may miss records; it never fails.
+            assert len(list(reader.records(since=since, until=until))) <= len(maps)
+        assert len(list(reader.records(match="time"))) == 4
+        collected: list[logging.LogRecord] = []
+        collect = logging.Handler()
+        collect.emit = collected.append  # type: ignore[assignment,method-assign]
+        assert reader.replay(collect) == len(maps) == len(collected)
+        target = logging.getLogger("replay.odd.target")
+        target.setLevel(logging.DEBUG)
+        target.propagate = False
+        target.addHandler(logging.NullHandler())
+        assert reader.replay(target) == 4  # levels 30, 40.5, 50 and the event's (INFO)
+        followed = list(reader.follow(1, stop_event=_set_event(), level="INFO"))
+        assert [r.capture_seq for r in followed] == [1, 4, 6, 8]  # type: ignore[attr-defined]
+    with ReplayReader(paths) as both:
+        assert len(list(both)) == 2 * len(maps)
+    inf, nan = float("inf"), float("nan")
+    times: list[Any] = [-inf, "yesterday", T0 + 1, T0 + 3, nan, 1e300, inf]
+    ordered = tmp_path / "ordered.capture"
+    write_raw(ordered, [msgpack.packb({"c": t, "k": "log", "m": "m"}) for t in times])
+    with ReplayReader(ordered) as reader:
+        assert [r.capture_seq for r in reader.records(since=T0, until=T0 + 5)] == [3, 4]  # type: ignore[attr-defined]
+        assert [r.capture_seq for r in reader.records(until=T0)] == [1, 2]  # type: ignore[attr-defined]
+        assert [r.capture_seq for r in reader.records(since=T0 + 100)] == [6, 7]  # type: ignore[attr-defined]
+
+
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
+def test_a_value_nested_3000_deep_is_logged_and_read(tmp_path: Path) -> None:
+    """Logging a tuple nested 3,000 deep raises nothing into the application
+    (the encoder recursed without bound) and the record reads back, its
+    message naming the template and the error that rendering it raised."""
+    value: Any = "core"
+    for _ in range(3000):
+        value = (value,)
+    path = tmp_path / "deep.capture"
+    handler = CaptureHandler(path, commit_interval=None)
+    log = logging.getLogger("replay.deep")
+    log.handlers = [handler]
+    log.propagate = False
+    log.warning("state %s", value)
+    log.warning("after it")
+    handler.close()
+    with ReplayReader(path) as reader:
+        first, second = list(reader)
+        assert first.getMessage().startswith("'state %s' % (((")
+        assert "formatting failed: RecursionError" in first.getMessage()
+        assert second.getMessage() == "after it"
