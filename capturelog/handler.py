@@ -2,28 +2,57 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
 import socket
 import sys
 import threading
 import time
 import weakref
+from itertools import islice
 from typing import Any
 
 from . import __version__
 from ._codec import SCHEMA, RecordEncoder, pack_data
 from .capturefile import CaptureFile
+from .exceptions import CaptureFileAlreadyOpen
 
 __all__ = ["CaptureHandler"]
 
 # How many records a handler keeps in memory while the disk refuses them
 # (full disk, vanished directory), as a multiple of commit_every.
 _BACKLOG_FACTOR = 10
+# ... and how many bytes of them (encoded) at most. A count alone does not
+# bound memory: 6,000 records of 200 KB held 1.2 GiB. 64 MiB keeps minutes of
+# ordinary logging (tens of thousands of records of a few hundred bytes, far
+# more than 10 * commit_every at the default) while no failing disk can take a
+# program's memory with it. The oldest records go first, counted and reported.
+_BACKLOG_BYTES = 64 << 20
 # Records are passed to the capture file in groups of this many between
 # commits: often enough that blocks fill and are compressed a few at a time
 # (not all at once at a commit), rarely enough that the call costs little.
+# Their sizes are added up at the same moment, never per record.
 _HAND_OVER = 64
+# The handler keeps each pending record's bytes until the commit (a failed
+# commit writes them all again), so with large records and a large
+# commit_every a healthy handler would hold commit_every records of any size.
+# Past this many pending bytes it commits early. Checked every _HAND_OVER
+# records, so up to _HAND_OVER - 1 records more can be held. 8 MiB is tens of
+# thousands of ordinary records (never reached at the default commit_every)
+# and costs one commit (tens of microseconds) per 8 MiB of log when reached.
+_PENDING_BYTES = 8 << 20
+# Records logged re-entrantly (from a signal handler, or by a __repr__ of a
+# logged argument) wait in a list until the outer call is done with its own
+# work: at most this many wait, and at most _REENTRANT_PER_CALL are stored
+# by one outermost call (a __repr__ that logs itself would otherwise feed the
+# list forever). Beyond either, records are dropped, counted and reported.
+_REENTRANT_WAITING = 100
+_REENTRANT_PER_CALL = 1000
+
+# What a re-entrant call leaves for the outer one to do.
+_RECORD, _EVENT, _FLUSH, _CLOSE = range(4)
 
 
 class CaptureHandler(logging.Handler):
@@ -34,7 +63,9 @@ class CaptureHandler(logging.Handler):
     pending one (a background timer sees to this even if nothing else is
     logged), at once for a record of ``commit_level`` or above, on
     ``flush()``, and on ``close()`` (which ``logging.shutdown()`` calls at
-    exit). Override :meth:`shouldCommit` to decide differently.
+    exit). Override :meth:`shouldCommit` to decide differently. Pending
+    records holding more than 8 MiB are committed early (checked every 64
+    records), so large records do not pile up in memory.
 
     Args:
         filename: the capture file (``str`` or ``os.PathLike``). It may hold
@@ -60,13 +91,54 @@ class CaptureHandler(logging.Handler):
     (``app.capture`` -> ``app.12345.capture``). Records the parent had not
     committed at the fork stay the parent's.
 
-    ``emit`` never raises into the application. When the disk refuses a write
-    (full, or the directory gone), the error is reported once through
-    ``handleError``, the records are kept in memory (up to
-    ``10 * commit_every``; beyond that the oldest are dropped and counted) and
-    written when the problem clears. A file that is deleted or renamed while
-    open is noticed at the next commit and created again at ``filename``.
+    When another writer (another process, or another handler in this one)
+    holds the file, the handler writes to the name with ``.<pid>`` added
+    before the extension instead (``app.capture`` -> ``app.12345.capture``)
+    and stays with that file until it is closed. If that one is held too, it
+    is a failure like a full disk (below), or, when the file is opened at
+    construction, ``CaptureFileAlreadyOpen`` from the constructor.
+
+    ``emit`` never raises into the application: not for a full disk, not for
+    a record that cannot be encoded, and not for ``RecursionError`` (which
+    logging's own handlers let through); an exception raised by a signal
+    handler that interrupts it (``KeyboardInterrupt``, ``SystemExit``) is the
+    application's and goes on, the file staying sound. When the disk refuses
+    a write (full, or the directory gone), the error is reported once through
+    ``handleError`` (from whichever path meets it: logging, the timer,
+    ``flush`` or ``close``), and again only after writing has worked in
+    between; the records are kept in memory (up to ``10 * commit_every`` and
+    64 MiB; beyond either the oldest are dropped and counted) and written when
+    the problem clears, the count of dropped ones reported then on stderr. A
+    file that is deleted or renamed while open is noticed at the next commit
+    and created again at its name.
+
+    Logging re-entrantly, by the thread already inside the handler (from a
+    signal handler, or from a ``__repr__`` of a logged argument), never
+    reaches the file in the middle of the handler's own work: the record
+    waits until the interrupted call is done with its record, and is stored
+    right after it. A ``flush()`` or ``close()`` called that way is done then
+    too. At most 100 records wait at once, and one call stores at most 1,000
+    that way (a ``__repr__`` that logs itself would never end); beyond that
+    they are dropped, counted and reported on stderr.
     """
+
+    # The handler's own state kept off the instance dict. CPython shares an
+    # instance dict's keys (and reads attributes at full speed) only up to 30
+    # keys; past that every ``self.x`` in emit is a dict lookup (measured:
+    # about 3% more instructions per logging call). These are read rarely.
+    __slots__ = (
+        "_busy",
+        "_committed",
+        "_deferred",
+        "_fallback",
+        "_identity",
+        "_lost",
+        "_origin",
+        "_pending_bytes",
+        "_sized",
+        "_timer_idle",
+        "_unsure",
+    )
 
     def __init__(
         self,
@@ -97,18 +169,46 @@ class CaptureHandler(logging.Handler):
         self._cf: CaptureFile | None = None
         self._pid = os.getpid()
         self._forked = False  # in a forked child: never the parent's file
+        self._fallback = False  # the file was held by another writer: use name.<pid>
         self._closed = False
         # Encoded records not yet committed; kept so that a failed write loses
         # nothing that can still be written later.
         self._pending: list[bytes] = []
         self._handed = 0  # how many of them the capture file has been given
+        self._sized = 0  # how many of them are counted in _pending_bytes
+        self._pending_bytes = 0
         self._first_pending = 0.0
+        # Where _pending starts in the file: the file's record count before
+        # _pending[0], in the file of this identity whose metadata we wrote.
+        # A commit that raised may still have landed (or one that succeeded
+        # may have been cut short by a signal handler's exception before the
+        # bookkeeping): reopening that file tells how many landed.
+        self._committed = 0
+        self._identity: tuple[int, int] | None = None
+        self._origin: bytes | None = None
+        # Set while a write to the capture file is under way; still set
+        # afterwards only if an exception cut it short, and then the state of
+        # the capture file object is unknown: it is dropped and reopened.
+        self._unsure = False
         self._dropped = 0
+        self._lost = 0  # re-entrant records dropped
         self._failing = False  # between a write failure and the next success
         self._reported = False  # the current failure was reported already
+        # True while the thread holding the lock is inside the handler's own
+        # work; a call finding it set is a re-entrant one (same thread).
+        self._busy = False
+        self._deferred: list[tuple[int, Any, int]] = []
         self._timer: threading.Thread | None = None
-        self._wake = threading.Event()  # set while records are pending
-        self._stop = threading.Event()  # set at close
+        # Wakes the timer thread: a token when records become pending, and at
+        # close. A SimpleQueue, not an Event: put() is one C call, while
+        # Event.set() takes a lock in Python code, and an exception raised by
+        # a signal handler just after that lock is taken leaves it held for
+        # good (then close() would hang on it at exit).
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        # The timer waits for a token (not for a time): only then must records
+        # becoming pending wake it, so a busy program does not wake it at
+        # every commit.
+        self._timer_idle = True
         _live_handlers.add(self)
         if not delay:
             self._open()
@@ -123,14 +223,62 @@ class CaptureHandler(logging.Handler):
             "program": _program_name(),
         }
         name = self.filename_pattern.format(**fields)
-        if self._forked and "{pid}" not in self.filename_pattern:
+        if self._fallback or (self._forked and "{pid}" not in self.filename_pattern):
             stem, ext = os.path.splitext(name)
             name = f"{stem}.{pid}{ext}"
         return os.path.abspath(name)
 
     def _open(self) -> CaptureFile:
+        """Open the file for writing (at name.<pid> when another writer holds
+        it) and drop from the pending records any that an earlier commit
+        landed after all."""
         name = self._resolve_name()
-        cf = CaptureFile(
+        try:
+            cf = self._new_writer(name)
+        except CaptureFileAlreadyOpen:
+            if self._fallback:
+                raise
+            self._fallback = True
+            fallback = self._resolve_name()
+            if fallback == name:  # a forked child's name already has the pid
+                raise
+            name = fallback
+            cf = self._new_writer(name)
+        try:
+            identity = cf._file_identity()
+            landed = 0
+            if self._pending and identity == self._identity and cf.get_metadata() == self._origin:
+                # The file as we left it (our metadata is its last word): any
+                # records past our count are pending ones that landed.
+                landed = cf.record_count() - self._committed
+            origin = _origin_metadata()
+            cf.set_metadata(origin)
+            cf.commit()
+            count = cf.record_count()
+        except BaseException:
+            cf.close()
+            raise
+        pending = self._pending
+        trimmed = 0
+        if 0 < landed <= len(pending):
+            trimmed = sum(map(len, islice(pending, min(landed, self._sized))))
+        else:
+            landed = 0
+        # Plain assignments from here on: nothing between them can be
+        # interrupted by a signal handler (CPython runs those at calls and loops).
+        self._cf = cf
+        self.baseFilename = name
+        self._identity = identity
+        self._origin = origin
+        self._committed = count
+        if landed:
+            del pending[:landed]
+            self._sized = self._sized - landed if self._sized > landed else 0
+            self._pending_bytes -= trimmed
+        return cf
+
+    def _new_writer(self, name: str) -> CaptureFile:
+        return CaptureFile(
             name,
             to_write=True,
             durable=self.durable,
@@ -140,14 +288,22 @@ class CaptureHandler(logging.Handler):
             # for the GIL; compressing in the logging thread costs less.
             background_compression=False,
         )
-        try:
-            cf.set_metadata(_origin_metadata())
-            cf.commit()
-        except BaseException:
-            cf.close()
-            raise
-        self._cf = cf
-        self.baseFilename = name
+
+    def _writer(self) -> CaptureFile:
+        """The open capture file, (re)opened as needed."""
+        if self._unsure:
+            # An exception (raised by a signal handler) cut the last write or
+            # its bookkeeping short: the capture file may hold records the
+            # handler does not count as handed over. Drop it; reopening
+            # finds how far its last commit got.
+            cf = self._cf
+            if cf is not None:
+                self._drop_file(cf)
+            self._handed = 0
+            self._unsure = False
+        cf = self._cf
+        if cf is None:
+            cf = self._open()
         return cf
 
     def _moved(self, cf: CaptureFile) -> bool:
@@ -162,12 +318,38 @@ class CaptureHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Store ``record``; commit if :meth:`shouldCommit` says so. Never raises."""
+        if self._busy:
+            # Re-entered by this same thread (the lock is an RLock): a signal
+            # handler or a __repr__ logged while the handler was mid-work.
+            # The record waits for the outer call, which stores it next.
+            self._defer(_RECORD, record, 0)
+            return
+        self._busy = True
         try:
-            self._accept(self._encoder.encode(record), record.levelno, record)
-        except RecursionError:
-            raise
+            try:
+                payload = self._encoder.encode(record)
+            except Exception:
+                # Including RecursionError, which logging's own handlers
+                # re-raise: here it would reach the application from a
+                # logging call (a record logged deep in a recursion, or an
+                # argument whose repr recurses), and the promise is that
+                # logging never raises. Reported, and logging goes on.
+                self._report(record)
+            else:
+                try:
+                    self._accept(payload, record.levelno, record)
+                except Exception:
+                    self._failed(record)
         except Exception:
-            self._failed(record)
+            pass  # reporting failed in turn (RecursionError at the stack's limit)
+        finally:
+            try:
+                if self._deferred:
+                    self._drain()
+            except Exception:
+                pass
+            finally:
+                self._busy = False
 
     def emit_event(self, event: dict[str, Any], levelno: int) -> None:
         """Store a structlog event dict (see ``capturelog.structlog``). Never raises.
@@ -175,12 +357,46 @@ class CaptureHandler(logging.Handler):
         :meth:`shouldCommit` sees a stand-in record with ``levelno``, ``name``
         and ``msg`` (the event dict)."""
         with self.lock:  # type: ignore[union-attr]
+            if self._busy:
+                self._defer(_EVENT, event, levelno)
+                return
+            self._busy = True
             try:
-                self._accept(self._encoder.encode_event(event), levelno, None, event)
-            except RecursionError:
-                raise
+                self._store_event(event, levelno)
             except Exception:
-                self._failed(logging.makeLogRecord({"levelno": levelno, "msg": event, "args": None}))
+                pass  # reporting failed in turn: see emit
+            finally:
+                try:
+                    if self._deferred:
+                        self._drain()
+                except Exception:
+                    pass
+                finally:
+                    self._busy = False
+
+    def _store_record(self, record: logging.LogRecord) -> None:
+        """What ``emit`` does with a record (busy flag held)."""
+        try:
+            payload = self._encoder.encode(record)
+        except Exception:  # RecursionError too: see emit
+            self._report(record)
+            return
+        try:
+            self._accept(payload, record.levelno, record)
+        except Exception:
+            self._failed(record)
+
+    def _store_event(self, event: dict[str, Any], levelno: int) -> None:
+        """What ``emit_event`` does with an event (busy flag held)."""
+        try:
+            payload = self._encoder.encode_event(event)
+        except Exception:  # RecursionError too: see emit
+            self._report(_stand_in(event, levelno))
+            return
+        try:
+            self._accept(payload, levelno, None, event)
+        except Exception:
+            self._failed(_stand_in(event, levelno))
 
     def _accept(
         self,
@@ -198,36 +414,54 @@ class CaptureHandler(logging.Handler):
         pending.append(payload)
         if len(pending) == 1:
             self._first_pending = time.monotonic()
-            if self.commit_interval:
+            if self.commit_interval and self._timer_idle:
                 if self._timer is None:
                     self._start_timer()
-                self._wake.set()
+                self._wake.put(None)
+                self._timer_idle = False
         if self._default_policy:  # the same test as shouldCommit, without the call
             due = len(pending) >= self.commit_every or levelno >= self.commit_level
         else:
             if record is None:
-                record = logging.makeLogRecord({"levelno": levelno, "msg": event, "args": None})
+                record = _stand_in(event, levelno)
             due = self.shouldCommit(record)
         if due:
             self._commit()
-        elif len(pending) - self._handed >= _HAND_OVER and not self._failing:
+        elif len(pending) - self._sized >= _HAND_OVER:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Every _HAND_OVER records: add up their sizes, then hand them to the
+        capture file, or commit early when the pending records hold more than
+        _PENDING_BYTES, or, while writes fail, keep the backlog in bounds."""
+        pending = self._pending
+        count = len(pending)
+        size = sum(map(len, pending[self._sized :]))  # a slice: islice would walk from 0
+        self._pending_bytes += size
+        self._sized = count
+        if self._failing:
+            self._bound_backlog()
+        elif self._pending_bytes > _PENDING_BYTES:
+            self._commit()
+        else:
             self._hand_over()
 
     def _hand_over(self) -> None:
         """Pass the records logged since the last hand-over to the capture file,
         so that its blocks fill and are compressed between commits."""
-        cf = self._cf
-        if cf is None:
-            cf = self._open()
+        cf = self._writer()
         pending = self._pending
+        count = len(pending)
+        self._unsure = True
         try:
             cf.add_records(pending[self._handed :])
         except BaseException:
             self._drop_file(cf)
             raise
-        self._handed = len(pending)
+        self._handed = count
+        self._unsure = False
 
-    def shouldCommit(self, record: logging.LogRecord) -> bool:  # noqa: N802 - logging's style
+    def shouldCommit(self, record: logging.LogRecord) -> bool:  # camelCase: logging's style
         """Whether to commit now, after ``record`` was logged: ``commit_every``
         records pending, or a record at ``commit_level`` or above. (Records
         ``commit_interval`` seconds old are committed by a timer thread.)
@@ -247,58 +481,101 @@ class CaptureHandler(logging.Handler):
     def flush(self) -> None:
         """Commit every pending record."""
         with self.lock:  # type: ignore[union-attr]
-            if self._pending and not self._closed:
+            if self._busy:
+                self._defer(_FLUSH, None, 0)
+                return
+            self._busy = True
+            try:
+                if self._deferred:
+                    self._drain()
+                self._flush_now()
+            finally:
                 try:
-                    self._commit()
-                except Exception:
-                    self._failed(None)
+                    if self._deferred:
+                        self._drain()
+                finally:
+                    self._busy = False
+
+    def _flush_now(self) -> None:
+        if self._pending and not self._closed:
+            try:
+                self._commit()
+            except Exception:
+                self._failed(None)
 
     def _commit(self) -> None:
         """Write the pending records and commit them; on failure they stay pending
         (the list is the truth until a commit succeeds)."""
         cf = self._cf
-        if cf is not None and self._moved(cf):
+        if cf is not None and not self._unsure and self._moved(cf):
             self._drop_file(cf)  # deleted or renamed under us: a new file at the name
-            cf = None
-        if cf is None:
-            cf = self._open()
+        cf = self._writer()
         pending = self._pending
+        handed = self._handed
+        self._unsure = True
         try:
-            cf.add_records(pending[self._handed :] if self._handed else pending)
+            count = cf.add_records(pending[handed:] if handed else pending)
             cf.commit()
         except BaseException:
             self._drop_file(cf)
             raise
-        pending.clear()
-        self._handed = 0
+        # Plain assignments: see _open.
+        self._committed = count
+        del pending[:]
+        self._handed = self._sized = self._pending_bytes = 0
+        self._unsure = False
         if self._failing or self._dropped:
             self._recovered()
 
     def _drop_file(self, cf: CaptureFile) -> None:
         """Close the file after a failure; the next try reopens it (the directory
         may be gone) and writes every pending record again."""
-        self._cf = None
-        self._handed = 0
-        cf.close()
+        try:
+            cf.close()
+        finally:
+            self._cf = None
+            self._handed = 0
 
     def _failed(self, record: logging.LogRecord | None) -> None:
         """Keep the records for a later try, and report the first failure."""
         self._failing = True
-        pending = self._pending
-        limit = _BACKLOG_FACTOR * self.commit_every
-        if len(pending) > limit:
-            self._dropped += len(pending) - limit
-            del pending[: len(pending) - limit]
-            if self._cf is not None:
-                self._drop_file(self._cf)
-        if record is not None and self._reported:
-            return
+        self._bound_backlog()
+        if self._reported:
+            return  # reported once until writing works again
         self._reported = True
         if record is None:
             record = logging.LogRecord(
                 "capturelog", logging.ERROR, __file__, 0, "commit failed", None, None
             )
-        self.handleError(record)
+        self._report(record)
+
+    def _bound_backlog(self) -> None:
+        """While writes fail: drop the oldest pending records beyond
+        ``10 * commit_every`` records or _BACKLOG_BYTES bytes (never the newest)."""
+        pending = self._pending
+        count = len(pending)
+        size = self._pending_bytes + sum(map(len, pending[self._sized :]))
+        drop = max(0, count - _BACKLOG_FACTOR * self.commit_every)
+        if drop:
+            size -= sum(map(len, islice(pending, drop)))
+        while size > _BACKLOG_BYTES and drop < count - 1:
+            size -= len(pending[drop])
+            drop += 1
+        if drop and self._cf is not None:
+            self._drop_file(self._cf)  # it was handed some of them
+        # Plain assignments: see _open.
+        self._pending_bytes = size
+        self._sized = count - drop
+        if drop:
+            del pending[:drop]
+            self._dropped += drop
+            self._committed += drop  # so that _pending[0] still lines up with the file
+
+    def _report(self, record: logging.LogRecord) -> None:
+        """handleError, which must not raise into the application either: the
+        standard one re-raises RecursionError, and may fail writing stderr."""
+        with contextlib.suppress(Exception):
+            self.handleError(record)
 
     def _recovered(self) -> None:
         self._failing = False
@@ -310,34 +587,89 @@ class CaptureHandler(logging.Handler):
                 f" {dropped} records were dropped while it did not\n"
             )
 
+    def _report_lost(self) -> None:
+        lost, self._lost = self._lost, 0
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"capturelog: {self.baseFilename or self.filename_pattern}: {lost} records"
+                " logged re-entrantly (from a signal handler or a __repr__) were dropped\n"
+            )
+
+    # ----------------------------------------------------------------- re-entry
+
+    def _defer(self, kind: int, item: Any, levelno: int) -> None:
+        """Leave a re-entrant call's work to the outer call (busy flag set)."""
+        deferred = self._deferred
+        if kind <= _EVENT and len(deferred) >= _REENTRANT_WAITING:
+            self._lost += 1
+            return
+        deferred.append((kind, item, levelno))
+
+    def _drain(self) -> None:
+        """Do what re-entrant calls left, in order: the outermost call does
+        this before it returns, busy flag still set, so that records logged
+        meanwhile join the queue."""
+        deferred = self._deferred
+        done = 0
+        while deferred:
+            if done >= _REENTRANT_PER_CALL:
+                close = any(kind == _CLOSE for kind, _, _ in deferred)
+                self._lost += sum(kind <= _EVENT for kind, _, _ in deferred)
+                del deferred[:]
+                if close:
+                    self._close_now()
+                break
+            kind, item, levelno = deferred.pop(0)
+            done += 1
+            if kind == _RECORD:
+                self._store_record(item)
+            elif kind == _EVENT:
+                self._store_event(item, levelno)
+            elif kind == _FLUSH:
+                self._flush_now()
+            else:
+                self._close_now()
+        if self._lost:
+            self._report_lost()  # once per outermost call that dropped some
+
     # ----------------------------------------------------------------- timer
 
     def _start_timer(self) -> None:
-        self._timer = threading.Thread(
+        timer = threading.Thread(
             target=_timer_loop,
-            args=(weakref.ref(self), self._wake, self._stop),
+            args=(weakref.ref(self), self._wake),
             name="capturelog-commit-timer",
             daemon=True,
         )
-        self._timer.start()
+        timer.start()
+        self._timer = timer
 
     def _timer_tick(self) -> float | None:
         """Commit if due; return seconds until the next check, None to idle."""
         with self.lock:  # type: ignore[union-attr]
             if self._closed:
                 return -1.0
-            if not self._pending:
-                self._wake.clear()
-                return None
-            wait = self._first_pending + (self.commit_interval or 0) - time.monotonic()
-            if wait > 0:
-                return wait
+            self._busy = True
             try:
-                self._commit()
-            except Exception:
-                self._failed(None)
-                return self.commit_interval
-            return None
+                if not self._pending:
+                    self._timer_idle = True
+                    return None
+                wait = self._first_pending + (self.commit_interval or 0) - time.monotonic()
+                if wait > 0:
+                    return wait
+                try:
+                    self._commit()
+                except Exception:
+                    self._failed(None)
+                    return self.commit_interval
+                self._timer_idle = True  # records logged from here on wake it
+                return None
+            finally:
+                try:
+                    if self._deferred:
+                        self._drain()
+                finally:
+                    self._busy = False
 
     # ----------------------------------------------------------------- ending
 
@@ -346,21 +678,54 @@ class CaptureHandler(logging.Handler):
         with self.lock:  # type: ignore[union-attr]
             if self._closed:
                 return
+            if self._busy:
+                self._defer(_CLOSE, None, 0)
+                return
+            self._busy = True
             try:
-                if self._pending and os.getpid() == self._pid:
-                    try:
-                        self._commit()
-                    except Exception:
-                        self._failed(None)
+                self._close_now()
+            finally:
+                self._busy = False
+
+    def _close_now(self) -> None:
+        """Store what waits, commit, and close (busy flag held)."""
+        if self._closed:
+            return
+        done = False
+        try:
+            self._commit_all()
+            done = True
+        finally:
+            try:
+                # An exception raised by a signal handler (SIGTERM -> log ->
+                # sys.exit) may have cut the commit short, with its record
+                # waiting: one more try, then the exception goes on.
+                if not done and (self._pending or self._deferred):
+                    self._commit_all()
             finally:
                 self._closed = True
-                self._stop.set()
-                self._wake.set()
-                if self._cf is not None:
-                    self._cf.close()
-                    self._cf = None
+                self._wake.put(None)
+                cf, self._cf = self._cf, None
+                if cf is not None:
+                    cf.close()
                 _live_handlers.discard(self)
+                if self._lost:
+                    self._report_lost()
                 super().close()
+
+    def _commit_all(self) -> None:
+        if os.getpid() != self._pid:
+            return
+        for _ in range(3):  # records logged by signal handlers during the commit
+            if self._deferred:
+                self._drain()
+            if not self._pending:
+                return
+            try:
+                self._commit()
+            except Exception:
+                self._failed(None)
+                return
 
     def _after_fork(self) -> None:
         """In a forked child: drop the parent's file and records, start afresh."""
@@ -368,27 +733,42 @@ class CaptureHandler(logging.Handler):
             self._cf.close()  # the child's copy of the descriptor only
         self._cf = None
         self._pending.clear()
-        self._handed = 0
-        self._failing = False
+        self._handed = self._sized = self._pending_bytes = 0
+        self._identity = self._origin = None
+        self._committed = self._dropped = self._lost = 0
+        self._unsure = False
+        self._failing = self._reported = False
+        self._busy = False  # another thread may have been inside at the fork
+        self._deferred = []
         self._timer = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._wake = queue.SimpleQueue()
+        self._timer_idle = True
         self._pid = os.getpid()
         self._forked = True
+        self._fallback = False
 
     def __repr__(self) -> str:
         name = self.baseFilename or self.filename_pattern
         return f"<CaptureHandler {name} ({logging.getLevelName(self.level)})>"
 
 
-def _timer_loop(
-    ref: weakref.ReferenceType[CaptureHandler], wake: threading.Event, stop: threading.Event
-) -> None:
+def _stand_in(event: dict[str, Any] | None, levelno: int) -> logging.LogRecord:
+    """A LogRecord standing for a structlog event, for shouldCommit and handleError."""
+    return logging.makeLogRecord({"levelno": levelno, "msg": event, "args": None})
+
+
+def _timer_loop(ref: weakref.ReferenceType[CaptureHandler], wake: queue.SimpleQueue[None]) -> None:
     """Commit a handler's records once they are ``commit_interval`` old, so
     records logged just before the program goes quiet are not left pending.
-    It waits on events (no polling) and holds the handler only weakly."""
+    It sleeps until woken (no polling) and holds the handler only weakly."""
+    delay: float | None = None
     while True:
-        wake.wait()
+        # Until a token (records pending, or the handler closed) or, when
+        # waiting for the oldest pending record to be due, the time is up.
+        with contextlib.suppress(queue.Empty):
+            wake.get(timeout=delay)
+        while not wake.empty():  # one check serves every token so far
+            wake.get_nowait()
         handler = ref()
         if handler is None:
             return
@@ -396,8 +776,6 @@ def _timer_loop(
         del handler
         if delay is not None and delay < 0:
             return
-        if delay is not None:
-            stop.wait(delay)
 
 
 _live_handlers: weakref.WeakSet[CaptureHandler] = weakref.WeakSet()

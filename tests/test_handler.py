@@ -187,6 +187,24 @@ def test_timer_commits_an_idle_tail(tmp_path: Path) -> None:
     h.close()
 
 
+def test_timer_commits_tails_across_count_commits_and_idle_spells(tmp_path: Path) -> None:
+    """The timer keeps committing idle tails while count commits empty the pending
+    records under it and the program alternates bursts and quiet."""
+    h = CaptureHandler(tmp_path / "spells.capture", commit_every=50, commit_interval=0.05)
+    log = log_to(h, "spells")
+    total = 0
+    for burst in (1, 120, 3, 50, 1):
+        for _ in range(burst):
+            total += 1
+            log.info("record %d", total)
+        deadline = time.monotonic() + 10
+        while committed(h.baseFilename) < total:
+            assert time.monotonic() < deadline, f"the timer left records pending after {total}"
+            time.sleep(0.01)
+    h.close()
+    assert committed(h.baseFilename) == total
+
+
 def test_should_commit_can_be_overridden(tmp_path: Path) -> None:
     """A subclass decides when to commit, as with MemoryHandler.shouldFlush."""
 
