@@ -159,6 +159,7 @@ class MasterNode:
     file_limit: int
     metadata: tuple[int, int]
     levels: tuple[tuple[int, ...], ...]
+    count: int
     last_page: bytes
     pending: bytes
 
@@ -210,6 +211,7 @@ def decode_master_node(node: bytes | memoryview, config: Config) -> MasterNode:
         file_limit=file_limit,
         metadata=(meta_pos, meta_off),
         levels=tuple(tuple(level) for level in levels),
+        count=count,
         last_page=bytes(node[page : page + file_limit % page]),
         pending=bytes(node[2 * page : 2 * page + pending_len]),
     )

@@ -14,14 +14,20 @@ may hold are metadata items that were replaced since).
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import _locking
 from ._blocks import View, node_order_problem
 from ._codec import unpack_data
-from ._format import COORD, SIZE, FormatError, decode_header, decode_master_node
+from ._format import (
+    COORD,
+    SIZE,
+    FormatError,
+    decode_header,
+    decode_master_node,
+    full_node_struct,
+)
 from .capturefile import CaptureFile
 from .exceptions import CaptureFileError
 
@@ -153,7 +159,7 @@ class _Tree:
         self.fan_out = config.fan_out
         self.data_start = config.data_start
         self.node_size = COORD.size * config.fan_out
-        self.unpack_node = struct.Struct(">" + "QL" * config.fan_out).unpack
+        self.unpack_node = full_node_struct(config.fan_out).unpack
         # Items found in each block, as (offset, end, what), until the walk
         # has passed the block; then they must tile it (see _tile).
         self.items: dict[int, list[tuple[int, int, str]]] = {}

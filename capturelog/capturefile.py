@@ -34,7 +34,7 @@ from ._format import (
     encode_header,
     full_node_struct,
 )
-from ._index import locate, record_count
+from ._index import locate
 from ._writer import Appender, clear_stale_data, pwrite_all
 from .exceptions import (
     CaptureFileAlreadyOpen,
@@ -303,16 +303,15 @@ class CaptureFile:
                 f"{self.file_name}: damaged: the file is {file_size} bytes but its last"
                 f" commit needs {node.file_limit}; it was truncated"
             )
-        view = View(
+        return View(
             limit=node.file_limit,
             tail=node.last_page,
             pending=node.pending,
             levels=node.levels,
-            count=record_count(node.levels, config.fan_out),
+            count=node.count,
             metadata=node.metadata,
             serial=node.serial,
         )
-        return view
 
     def _current_node(self, raw: bytes) -> MasterNode:
         config = self._config
@@ -622,7 +621,10 @@ class CaptureFile:
             self._roll_back()  # a roll-back was interrupted: finish it now
             w = self._w
             if w is None:
-                raise CaptureFileError(f"{self.file_name}: cannot {action}: no writer state")
+                raise CaptureFileError(
+                    f"{self.file_name}: cannot {action}: the writer could not be returned to"
+                    " the last commit; close and reopen the file"
+                )
         return w
 
     def _start_writing(self) -> None:

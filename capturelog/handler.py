@@ -326,20 +326,7 @@ class CaptureHandler(logging.Handler):
             return
         self._busy = True
         try:
-            try:
-                payload = self._encoder.encode(record)
-            except Exception:
-                # Including RecursionError, which logging's own handlers
-                # re-raise: here it would reach the application from a
-                # logging call (a record logged deep in a recursion, or an
-                # argument whose repr recurses), and the promise is that
-                # logging never raises. Reported, and logging goes on.
-                self._report(record)
-            else:
-                try:
-                    self._accept(payload, record.levelno, record)
-                except Exception:
-                    self._failed(record)
+            self._store_record(record)
         except Exception:
             pass  # reporting failed in turn (RecursionError at the stack's limit)
         finally:
@@ -378,7 +365,12 @@ class CaptureHandler(logging.Handler):
         """What ``emit`` does with a record (busy flag held)."""
         try:
             payload = self._encoder.encode(record)
-        except Exception:  # RecursionError too: see emit
+        except Exception:
+            # Including RecursionError, which logging's own handlers
+            # re-raise: here it would reach the application from a logging
+            # call (a record logged deep in a recursion, or an argument whose
+            # repr recurses), and the promise is that logging never raises.
+            # Reported, and logging goes on.
             self._report(record)
             return
         try:
@@ -390,7 +382,7 @@ class CaptureHandler(logging.Handler):
         """What ``emit_event`` does with an event (busy flag held)."""
         try:
             payload = self._encoder.encode_event(event)
-        except Exception:  # RecursionError too: see emit
+        except Exception:  # RecursionError too: see _store_record
             self._report(_stand_in(event, levelno))
             return
         try:

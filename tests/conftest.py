@@ -8,11 +8,29 @@ from pathlib import Path
 
 import pytest
 
+from capturelog import CaptureHandler
+
 
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     """A capture file path in a fresh directory."""
     return tmp_path / "test.capture"
+
+
+@pytest.fixture
+def malformed(tmp_path: Path) -> Path:
+    """A file holding two malformed logging calls (logging stores them without
+    complaint) and a good record after them."""
+    path = tmp_path / "malformed.capture"
+    handler = CaptureHandler(path, commit_interval=None)
+    log = logging.getLogger("tests.malformed")
+    log.handlers = [handler]
+    log.propagate = False
+    log.warning("user %(user)s", {"name": "ann"})
+    log.warning("%d items", "many")
+    log.warning("after them")
+    handler.close()
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-
 from pathlib import Path
 
 import msgpack
@@ -324,18 +323,10 @@ def test_deeply_nested_values_never_crash_the_readers(tmp_path: Path) -> None:
     assert run("cat", str(hostile), "--stop", "2").returncode == 0
 
 
-def test_malformed_logging_calls_are_shown_and_reading_goes_on(tmp_path: Path) -> None:
+def test_malformed_logging_calls_are_shown_and_reading_goes_on(malformed: Path) -> None:
     """cat prints a malformed call (template, arguments and error) and the
     records after it, exits 0, and --grep searches that text."""
-    path = tmp_path / "malformed.capture"
-    handler = CaptureHandler(path, commit_interval=None)
-    log = logging.getLogger("cli.malformed")
-    log.handlers = [handler]
-    log.propagate = False
-    log.warning("user %(user)s", {"name": "ann"})
-    log.warning("%d items", "many")
-    log.warning("after them")
-    handler.close()
+    path = malformed
     result = run("cat", str(path), "--format", "%(message)s")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [

@@ -272,20 +272,12 @@ def test_records_that_cannot_be_decoded_raise_invalid_capture_file(tmp_path: Pat
             list(reader)
 
 
-def test_malformed_logging_calls_are_read_and_searched_as_text(tmp_path: Path) -> None:
+def test_malformed_logging_calls_are_read_and_searched_as_text(malformed: Path) -> None:
     """A call whose template does not fit its arguments (logging stores it
     without complaint) is read like any other: getMessage() names the
     template, the arguments and the error, match= searches that text, and the
     records after it are read."""
-    path = tmp_path / "malformed.capture"
-    handler = CaptureHandler(path, commit_interval=None)
-    log = logging.getLogger("replay.malformed")
-    log.handlers = [handler]
-    log.propagate = False
-    log.warning("user %(user)s", {"name": "ann"})
-    log.warning("%d items", "many")
-    log.warning("after them")
-    handler.close()
+    path = malformed
     with ReplayReader(path) as reader:
         messages = [r.getMessage() for r in reader]
         assert messages == [
