@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from capturelog import CaptureFile, InvalidCaptureFile, ReplayReader
 from capturelog._codec import KEYS
-from capturelog.cli import Printer, _details, known_fields
+from capturelog.cli import Printer, details, known_fields
 
 T0 = 1_800_000_000.0
 SCRIPT = str(Path(sys.executable).parent / "capturelog")
@@ -147,7 +147,7 @@ def check_record(record: logging.LogRecord) -> None:
         if options.json:
             json.loads(out.getvalue())
         assert out.getvalue().endswith("\n")
-    assert isinstance(_details(record), str)
+    assert isinstance(details(record), str)
     assert set(known_fields(record)) == {"seq", "time", "level", "logger", "message"}
 
 
