@@ -3,6 +3,8 @@ found by time, re-emitted into any logging handler, or followed live."""
 
 from __future__ import annotations
 
+import errno
+import glob
 import heapq
 import logging
 import math
@@ -16,15 +18,19 @@ from typing import Any, Union, cast, overload
 
 from ._codec import (
     EVENT_KIND,
+    STANDARD_ATTRIBUTES,
     RecordDecoder,
     describe_error,
     expand,
     limited_repr,
     record_time,
+    robust_repr,
+    unpack_data,
 )
+from ._format import MAGIC, OLD_MAGIC
+from ._when import LevelRange, needs_custom_names, parse_level_range, parse_time
 from .capturefile import CaptureFile
 from .exceptions import InvalidCaptureFile
-from .handler import level_number
 
 __all__ = ["ReplayReader", "to_timestamp"]
 
@@ -36,24 +42,21 @@ TimeLike = Union[datetime, str, int, float]
 # msgpack unpack each.
 CLOCK_SKEW = 0.1
 
+# The kind given to records of a file that holds no capturelog records.
+PLAIN_KIND = "plain"
+
 
 def to_timestamp(value: TimeLike) -> float:
-    """Epoch seconds from a datetime (naive means local time), an ISO 8601
-    string, or a number of epoch seconds."""
+    """Epoch seconds from a datetime (naive means local time), epoch seconds,
+    or a string: ISO 8601, epoch seconds, ``now``, ``today``, ``yesterday``,
+    ``HH:MM``, or a span back from now (``1h``, ``-30m``, ``"2 days ago"``);
+    see ``capturelog._when.TIME_FORMS``."""
     if isinstance(value, bool):
         raise TypeError("a time cannot be a bool")
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            return float(text)
-        except ValueError:
-            pass
-        try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
-        except ValueError:
-            raise ValueError(f"not a time: {text!r} (use ISO 8601 or epoch seconds)") from None
+        return parse_time(value)
     if isinstance(value, datetime):
         return value.timestamp()
     raise TypeError(f"not a time: {value!r}")
@@ -62,17 +65,17 @@ def to_timestamp(value: TimeLike) -> float:
 class _Filter:
     """The record filters shared by records(), replay() and follow()."""
 
-    __slots__ = ("level", "logger", "match", "prefix", "since", "until")
+    __slots__ = ("levels", "logger", "match", "prefix", "since", "until")
 
     def __init__(
         self,
-        level: int | str | None,
+        levels: LevelRange | None,
         logger: str | None,
         since: TimeLike | None,
         until: TimeLike | None,
         match: str | re.Pattern[str] | None,
     ) -> None:
-        self.level = level_number(level) if level is not None else None
+        self.levels = levels
         self.logger = logger
         self.prefix = logger + "." if logger else None
         self.since = to_timestamp(since) if since is not None else None
@@ -87,11 +90,11 @@ class _Filter:
 
     def data_ok(self, data: dict[str, Any]) -> bool:
         """A cheap first test on a stored ``log`` map, before building a record."""
-        if self.level is not None:
+        if self.levels is not None:
             levelno = data.get("l", 0)
             if type(levelno) is not int:
                 levelno = level_value(levelno)
-            if levelno < self.level:
+            if levelno not in self.levels:
                 return False
         if self.logger:
             name = data.get("n", "root")
@@ -102,12 +105,22 @@ class _Filter:
         return True
 
     def matches(self, record: logging.LogRecord) -> bool:
-        """The test only a built record can answer: the message pattern
-        (searched in the text getMessage() gives, which never fails)."""
-        return self.match is None or self.match.search(record.getMessage()) is not None
+        """The test only a built record can answer: the pattern, searched in
+        the rendered message (getMessage() never fails), then the traceback,
+        the stack and the extras as ``key=value`` text."""
+        match = self.match
+        if match is None or match.search(record.getMessage()) is not None:
+            return True
+        attrs = record.__dict__
+        for key in ("exc_text", "stack_info"):
+            text = attrs.get(key)
+            if text and match.search(text if type(text) is str else robust_repr(text)):
+                return True
+        extra = extras_text(record)
+        return bool(extra) and match.search(extra) is not None
 
     def __call__(self, record: logging.LogRecord) -> bool:
-        if (self.level is not None or self.logger) and not self.data_ok(
+        if (self.levels is not None or self.logger) and not self.data_ok(
             {"l": record.levelno, "n": record.name}
         ):
             return False
@@ -118,6 +131,34 @@ class _Filter:
             if self.until is not None and not created < self.until:
                 return False
         return self.matches(record)
+
+
+# A structlog event's keys that a record shows elsewhere (message, level,
+# logger, time, traceback).
+_EVENT_KEYS = frozenset({"event", "level", "logger", "logger_name", "timestamp", "exception"})
+
+
+def extras(record: logging.LogRecord) -> dict[str, Any]:
+    """A record's own fields: the ``extra`` of a logging call, or a structlog
+    event's keys other than its message, level, logger, time and traceback."""
+    attrs = record.__dict__
+    event = attrs.get("msg")
+    if attrs.get("args") is None and isinstance(event, dict):  # a structlog event
+        return {str(k): v for k, v in event.items() if k not in _EVENT_KEYS}
+    return {
+        k: v
+        for k, v in attrs.items()
+        if k not in STANDARD_ATTRIBUTES and not k.startswith(("capture_", "_capture"))
+    }
+
+
+def extras_text(record: logging.LogRecord) -> str:
+    """The extras as ``key=value`` pairs, as structlog's console shows them
+    (text values as they are, other values as their repr)."""
+    return " ".join(
+        f"{key}={value if type(value) is str else robust_repr(value)}"
+        for key, value in extras(record).items()
+    )
 
 
 def level_value(levelno: Any) -> int | float:
@@ -147,6 +188,73 @@ def _merge_key(record: logging.LogRecord) -> float:
     return created if not math.isnan(created) else -math.inf
 
 
+def is_glob(pattern: str) -> bool:
+    """Whether a path has glob characters (and so may name several files)."""
+    return glob.has_magic(pattern)
+
+
+def expand_paths(patterns: Sequence[str], *, appearing: bool = False) -> list[str]:
+    """The files the paths name, each once, in the order given.
+
+    A file stands for itself; a directory for the capture files in it (by
+    their first bytes; hidden files and subdirectories left out), by name; a
+    pattern with glob characters that is not itself a file's name, for the
+    files it matches, by name.
+
+    Raises:
+        FileNotFoundError: a path names nothing, or a directory or glob names
+            no capture file (not raised with ``appearing``, used when
+            looking again for files that appeared).
+    """
+    found: dict[str, None] = {}
+    for pattern in patterns:
+        if os.path.isdir(pattern):
+            names = sorted(n for n in os.listdir(pattern) if not n.startswith("."))
+            matches = [
+                path
+                for path in (os.path.join(pattern, name) for name in names)
+                if os.path.isfile(path) and _has_capture_header(path)
+            ]
+            what = "no capture files in this directory"
+        elif is_glob(pattern) and not os.path.lexists(pattern):
+            matches = [path for path in sorted(glob.glob(pattern)) if not os.path.isdir(path)]
+            what = "no file matches this pattern"
+        else:
+            matches = [pattern]
+            what = ""
+            if not appearing and not os.path.lexists(pattern):
+                raise FileNotFoundError(errno.ENOENT, "no such file", pattern)
+        if not matches and not appearing:
+            raise FileNotFoundError(errno.ENOENT, what, pattern)
+        found.update(dict.fromkeys(matches))
+    return list(found)
+
+
+def _has_capture_header(path: str) -> bool:
+    """Whether a file starts as a capture file does (an unreadable one is
+    taken as one, so that reading it reports why it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(MAGIC))
+    except OSError:
+        return True
+    return head in (MAGIC, OLD_MAGIC)
+
+
+def origin_of(metadata: bytes | str | None) -> dict[str, Any] | None:
+    """The writer's description capturelog's handler keeps in a file's
+    metadata, or None when the metadata is not that."""
+    if not isinstance(metadata, bytes):
+        return None
+    try:
+        origin = unpack_data(metadata)
+    except Exception:
+        return None
+    if isinstance(origin, dict) and str(origin.get("schema", "")).startswith("capturelog/"):
+        return origin
+    return None
+
+
 class _Source:
     """One capture file being replayed."""
 
@@ -155,6 +263,32 @@ class _Source:
         self.cf = CaptureFile(path, encoding=None)
         self.decoder = RecordDecoder()
         self._unpack = self.decoder.data
+        try:
+            self.plain = not self._holds_log_records()
+        except BaseException:
+            self.cf.close()
+            raise
+        if self.plain:
+            self.decode = self._plain  # type: ignore[method-assign]
+
+    def _holds_log_records(self) -> bool:
+        """Whether the file holds capturelog's records: its metadata says a
+        capturelog writer made it, or its first record is a capturelog map.
+        Otherwise (a file of the engine's own use: records of any bytes) every
+        record reads as plain text. So a damaged record in a log file is never
+        taken for a plain one, and a plain record never fails to decode."""
+        if origin_of(self.cf.get_metadata()) is not None:
+            return True
+        if self.cf.record_count() == 0:
+            return True
+        try:
+            first = self._unpack(self._payload(1))
+        except Exception:
+            return False
+        return type(first) is dict and first.get("k") in ("log", EVENT_KIND)
+
+    def _plain(self, payload: bytes, seq: int) -> dict[str, Any]:
+        return {"k": PLAIN_KIND, "p": payload}
 
     def data(self, seq: int) -> dict[str, Any]:
         return self.decode(self._payload(seq), seq)
@@ -184,6 +318,8 @@ class _Source:
         return self.build(self.data(seq), seq)
 
     def created(self, seq: int) -> float:
+        if self.plain:
+            return math.nan  # plain records have no time
         payload = self._payload(seq)
         fast = record_time(payload)
         if fast is not None:
@@ -192,8 +328,11 @@ class _Source:
 
     def time_of(self, data: dict[str, Any], seq: int) -> float:
         """A stored record's time, without building a LogRecord for log maps
-        (a time that is not a number reads as 0.0)."""
-        if data.get("k") == EVENT_KIND:
+        (a time that is not a number reads as 0.0; a plain record has none)."""
+        kind = data.get("k")
+        if kind == PLAIN_KIND:
+            return math.nan
+        if kind == EVENT_KIND:
             return self.decoder.record(data, seq).created
         return time_value(data.get("c", 0.0))
 
@@ -208,8 +347,28 @@ class _Source:
             seq += 1
 
     def build(self, data: dict[str, Any], seq: int) -> logging.LogRecord:
+        if data.get("k") == PLAIN_KIND:
+            return self._plain_record(data["p"], seq)
         record = self.decoder.record(data, seq)
         record.capture_file = self.path
+        return record
+
+    def _plain_record(self, payload: bytes, seq: int) -> logging.LogRecord:
+        """A record of a plain file: its text (UTF-8, else the bytes' repr) as
+        the message; no time (NaN), level (0) or logger ("")."""
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            text = repr(payload)
+        record = logging.makeLogRecord(
+            {"name": "", "msg": text, "args": (), "levelname": "", "levelno": 0,
+             "pathname": "", "filename": "", "module": "", "lineno": 0, "funcName": None,
+             "created": math.nan, "msecs": 0.0, "relativeCreated": 0.0, "thread": None,
+             "threadName": None, "processName": None, "process": None}
+        )  # fmt: skip
+        record.capture_seq = seq
+        record.capture_file = self.path
+        record.capture_plain = True
         return record
 
     def iterate(self, start: int, stop: int) -> Iterator[logging.LogRecord]:
@@ -277,15 +436,21 @@ class ReplayReader:
             paths = [paths]
         if not paths:
             raise ValueError("ReplayReader needs at least one path")
-        self.paths = [os.fspath(p) for p in paths]
+        self.patterns = [os.fspath(p) for p in paths]
+        self.paths: list[str] = []
         self._sources: list[_Source] = []
         try:
-            for path in self.paths:
-                self._sources.append(_Source(path))
+            self._add_sources(expand_paths(self.patterns))
         except BaseException:
             self.close()
             raise
         self.path = self.paths[0]
+
+    def _add_sources(self, paths: list[str]) -> None:
+        for path in paths:
+            if path not in self.paths:
+                self._sources.append(_Source(path))
+                self.paths.append(path)
 
     # ----------------------------------------------------------------- access
 
@@ -298,9 +463,21 @@ class ReplayReader:
         return sum(source.cf.record_count() for source in self._sources)
 
     def refresh(self) -> None:
-        """See records committed since the reader opened (or last refreshed)."""
+        """See records committed since the reader opened (or last refreshed),
+        and capture files that appeared since in a directory or glob it was
+        given."""
         for source in self._sources:
             source.cf.refresh()
+        if any(os.path.isdir(p) or is_glob(p) for p in self.patterns):
+            self._add_sources(expand_paths(self.patterns, appearing=True))
+
+    def origin(self, path: str | None = None) -> dict[str, Any] | None:
+        """What a capturelog writer wrote of itself in the file's metadata
+        (host, pid, program, Python and capturelog versions, time zone, UTC
+        offset, when it opened the file), or None for a file not written by
+        capturelog's handler. ``path`` defaults to the first file."""
+        source = self._sources[self.paths.index(path) if path is not None else 0]
+        return origin_of(source.cf.get_metadata())
 
     def record(self, seq: int) -> logging.LogRecord:
         """Record ``seq`` (from 1) as a LogRecord with every stored attribute."""
@@ -355,26 +532,32 @@ class ReplayReader:
         start: int | None = None,
         stop: int | None = None,
         *,
-        level: int | str | None = None,
+        level: int | str | LevelRange | None = None,
         logger: str | None = None,
         since: TimeLike | None = None,
         until: TimeLike | None = None,
         match: str | re.Pattern[str] | None = None,
         skew: float = CLOCK_SKEW,
+        reverse: bool = False,
     ) -> Iterator[logging.LogRecord]:
-        """Records in order, filtered.
+        """Records in order (newest first with ``reverse``), filtered.
 
         Args:
-            start: first sequence number (from 1); ``stop`` is excluded. With
-                several files they apply to each file.
-            level: a minimum level (number or name).
+            start: first sequence number (from 1; negative counts from the
+                end, -1 being the last record); ``stop`` is excluded and
+                counts the same way. With several files they apply to each.
+            level: a minimum level (a number, or a name: logging's, a short
+                one such as ``warn`` or ``err``, or a custom one that a record
+                in the files has), or a range ``"WARNING..ERROR"`` (both ends
+                included) or a ``LevelRange``.
             logger: a logger name; its children are included
                 (``"svc.db"`` matches ``svc.db`` and ``svc.db.pool``).
             since, until: a time window, ``since <= created < until``, as
-                datetimes, ISO 8601 strings or epoch seconds.
-            match: a regular expression searched in the rendered message
-                (for a malformed logging call, in the text getMessage() gives
-                instead: the template, the arguments and the error).
+                datetimes, epoch seconds or text (see ``to_timestamp``).
+            match: a regular expression searched in the rendered message,
+                then the traceback, the stack and the extras as
+                ``key=value`` text (for a malformed logging call, the message
+                is the text getMessage() gives: template, arguments, error).
 
         The window is found by a search over the records' times (see
         ``first_at_or_after``), not by a scan. The rule for clocks that step
@@ -384,25 +567,68 @@ class ReplayReader:
         ``skew`` seconds (default 0.1) older than one written before it.
         Larger steps back can hide records from a time query, never from a
         plain scan.
+
+        Raises:
+            ValueError: a level, time or pattern that cannot be read.
         """
-        keep = _Filter(level, logger, since, until, match)
-        streams = [self._stream(source, start, stop, keep, skew) for source in self._sources]
+        if skew < 0 or math.isnan(skew):
+            raise ValueError(f"skew must be 0 or more seconds, not {skew}")
+        keep = _Filter(self.level_range(level), logger, since, until, match)
+        stream = self._stream_reversed if reverse else self._stream
+        streams = [stream(source, start, stop, keep, skew) for source in self._sources]
         if len(streams) == 1:
             return streams[0]
-        return heapq.merge(*streams, key=_merge_key)
+        return heapq.merge(*streams, key=_merge_key, reverse=reverse)
+
+    def level_range(self, level: int | str | LevelRange | None) -> LevelRange | None:
+        """A ``level`` argument as the range of levels it keeps. A custom
+        level's name is looked up in the records (the first record with that
+        level name gives its number)."""
+        if level is None or isinstance(level, LevelRange):
+            return level
+        if isinstance(level, int):
+            return LevelRange(level)
+        custom = self._custom_levels() if needs_custom_names(level) else None
+        return parse_level_range(level, custom)
+
+    def _custom_levels(self) -> dict[str, int]:
+        """The level names records in the files have, with their numbers (a
+        scan of stored maps; only when a filter names a level logging does not
+        know)."""
+        names: dict[str, int] = {}
+        for source in self._sources:
+            if source.plain:
+                continue
+            for seq, data in source.iterate_data(1, source.cf.record_count() + 1):
+                name: Any
+                number: Any
+                if data.get("k") == EVENT_KIND:
+                    record = source.build(data, seq)
+                    name, number = record.levelname, record.levelno
+                else:
+                    name, number = data.get("L"), data.get("l")
+                if type(name) is str and type(number) is int:
+                    names.setdefault(name, number)
+        return names
+
+    def _bounds(self, source: _Source, start: int | None, stop: int | None) -> tuple[int, int]:
+        """``start`` and ``stop`` as the first and last + 1 record numbers in
+        the file (negative ones counted from the end)."""
+        count = source.cf.record_count()
+        first = 1 if start is None else (start if start >= 0 else count + 1 + start)
+        last = count + 1 if stop is None else (stop if stop >= 0 else count + 1 + stop)
+        return max(first, 1), min(last, count + 1)
 
     def _stream(
         self, source: _Source, start: int | None, stop: int | None, keep: _Filter, skew: float
     ) -> Iterator[logging.LogRecord]:
-        count = source.cf.record_count()
-        first = max(start or 1, 1)
-        last = min(stop if stop is not None else count + 1, count + 1)
+        first, last = self._bounds(source, start, stop)
         since, until = keep.since, keep.until
         if since is not None and first < last:
             first = max(first, source.first_at_or_after(since - skew, first))
         end_time = until + skew if until is not None else None
         timed = since is not None or until is not None
-        build, decode = source.build, source.decode
+        build, decode, plain = source.build, source.decode, source.plain
         seq = first - 1
         for item in source.cf.record_generator(first):
             payload = cast(bytes, item)  # encoding=None: always bytes
@@ -411,7 +637,7 @@ class ReplayReader:
                 return
             data = None
             if timed:
-                created = record_time(payload)
+                created = None if plain else record_time(payload)
                 if created is None:
                     data = decode(payload, seq)
                     created = source.time_of(data, seq)
@@ -424,8 +650,9 @@ class ReplayReader:
                     continue
             if data is None:
                 data = decode(payload, seq)
-            if data.get("k") == EVENT_KIND:
-                # Level and logger of an event are only known once it is built.
+            kind = data.get("k")
+            if kind in (EVENT_KIND, PLAIN_KIND):  # a tuple: a stored kind may be unhashable
+                # Their level and logger are only known once built.
                 record = build(data, seq)
                 if keep(record):
                     yield record
@@ -433,6 +660,26 @@ class ReplayReader:
                 record = build(data, seq)
                 if keep.matches(record):
                     yield record
+
+    def _stream_reversed(
+        self, source: _Source, start: int | None, stop: int | None, keep: _Filter, skew: float
+    ) -> Iterator[logging.LogRecord]:
+        """The records of ``_stream``, newest first: read forwards a chunk at
+        a time from the end (the engine reads forwards), each chunk reversed;
+        memory stays one chunk whatever the file's size."""
+        first, last = self._bounds(source, start, stop)
+        if keep.since is not None and first < last:
+            first = max(first, source.first_at_or_after(keep.since - skew, first))
+        if keep.until is not None and first < last:
+            last = min(last, source.first_at_or_after(keep.until + skew, first))
+        chunk = 256
+        while last > first:
+            low = max(first, last - chunk)
+            batch = [source.build(data, seq) for seq, data in source.iterate_data(low, last)]
+            for record in reversed(batch):
+                if keep(record):
+                    yield record
+            last = low
 
     def replay(
         self,
@@ -464,32 +711,46 @@ class ReplayReader:
         *,
         poll_interval: float = 0.5,
         stop_event: threading.Event | None = None,
-        **filters: Any,
+        level: int | str | LevelRange | None = None,
+        logger: str | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        match: str | re.Pattern[str] | None = None,
     ) -> Iterator[logging.LogRecord]:
-        """Yield records as the writer commits them, like ``tail -f``.
+        """Yield records as writers commit them, like ``tail -f``.
 
-        Starts at ``start`` (default: after the records there now), checks for
-        new commits every ``poll_interval`` seconds (waiting on an event, not
-        spinning), and ends cleanly on KeyboardInterrupt, or once
-        ``stop_event`` is set and everything committed before that has been
-        yielded. Takes the filters of :meth:`records` (time windows apart).
+        Starts at ``start`` in each file (default: after the records there
+        now; negative counts from the end), checks for new commits every
+        ``poll_interval`` seconds (waiting on an event, not spinning), and
+        ends cleanly on KeyboardInterrupt, or once ``stop_event`` is set and
+        everything committed before that has been yielded. Files that appear
+        in a directory or glob the reader was given are followed from their
+        first record. Records that arrive from several files between two
+        checks are yielded in time order. Takes the filters of
+        :meth:`records`.
         """
-        source = self._single()
-        keep = _Filter(
-            filters.get("level"), filters.get("logger"), None, None, filters.get("match")
-        )
+        keep = _Filter(self.level_range(level), logger, since, until, match)
         stop_event = stop_event or threading.Event()
-        next_seq = start if start is not None else source.cf.record_count() + 1
+        position: dict[str, int] = {}
+        for source in self._sources:
+            position[source.path] = (
+                self._bounds(source, start, None)[0]
+                if start is not None
+                else (source.cf.record_count() + 1)
+            )
         try:
             while True:
                 stopping = stop_event.is_set()
-                source.cf.refresh()
-                count = source.cf.record_count()
-                if count >= next_seq:
-                    for record in source.iterate(next_seq, count + 1):
-                        if keep(record):
-                            yield record
-                    next_seq = count + 1
+                self.refresh()
+                batches = []
+                for source in self._sources:
+                    next_seq = position.setdefault(source.path, 1)
+                    count = source.cf.record_count()
+                    if count >= next_seq:
+                        batches.append([r for r in source.iterate(next_seq, count + 1) if keep(r)])
+                        position[source.path] = count + 1
+                if batches:
+                    yield from heapq.merge(*batches, key=_merge_key)
                     continue
                 if stopping:
                     return  # what was committed before the stop has been yielded

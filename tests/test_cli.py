@@ -389,10 +389,11 @@ def test_odd_values_never_stop_the_commands(tmp_path: Path) -> None:
     assert "records:     9 committed" in run("stats", str(path)).stdout
 
 
-def test_a_record_that_cannot_be_formatted_gets_a_fallback_line(tmp_path: Path) -> None:
-    """With a --format field one record lacks, that record is printed as a
-    fallback line (number, time, level, logger, message and the error) and
-    the others as asked; the exit status stays 0."""
+def test_a_format_field_a_record_lacks_prints_empty(tmp_path: Path) -> None:
+    """A --format field one record lacks prints empty in that record's line
+    (the stream goes on); a field that cannot take the record's value
+    (``%(user)d`` for a name) gives that record a fallback line (number,
+    time, level, logger, message and the error); the exit status stays 0."""
     path = tmp_path / "fields.capture"
     handler = CaptureHandler(path, commit_interval=None)
     log = logging.getLogger("cli.fields")
@@ -405,6 +406,11 @@ def test_a_record_that_cannot_be_formatted_gets_a_fallback_line(tmp_path: Path) 
     result = run("cat", str(path), "--format", "%(user)s: %(message)s")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "ann: first" and lines[2] == "bob: third"
-    assert lines[1].startswith("record 2: ") and " WARNING cli.fields: second " in lines[1]
-    assert "cannot be formatted" in lines[1] and "user" in lines[1]
+    assert lines == ["ann: first", ": second", "bob: third"]
+    result = run("cat", str(path), "--format", "%(user)d %(message)s")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    for seq, line in enumerate(lines, 1):
+        assert line.startswith(f"record {seq}: ") and " WARNING cli.fields: " in line
+        assert "cannot be formatted" in line

@@ -1,4 +1,4 @@
-"""``capturelog stats``: counts, time span, size and state."""
+"""``capturelog stats``: counts, time span, sizes, writers and state."""
 
 from __future__ import annotations
 
@@ -7,52 +7,105 @@ import math
 import os
 import sys
 from collections import Counter
-from typing import cast
+from typing import Any, TextIO, cast
 
 from .._jsonout import time_text
 from .._locking import writer_active
-from ..replay import time_value
-from ._common import open_reader
+from ..replay import ReplayReader, level_value, time_value
+from ._common import add_paths, open_reader
 from ._output import Progress, text_of
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    stats = commands.add_parser("stats", help="counts, time span, size and state")
-    stats.add_argument("paths", nargs=1, metavar="PATH")
+    stats = commands.add_parser(
+        "stats", help="counts, time span, sizes, writers and state",
+        description="Summarise capture files: for each file its records, state, writer and"
+        " size; then, over all of them, the time span and the counts by level and logger.",
+    )  # fmt: skip
+    add_paths(stats)
     stats.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.paths[0]
+    out = sys.stdout
     with open_reader(args.paths) as reader:
-        source = reader._sources[0]
-        count = len(reader)
-        progress = Progress("stats")
-        levels: Counter[str] = Counter()
-        loggers: Counter[str] = Counter()
-        first = last = None
+        tally = _Tally(len(reader))
+        for index in range(len(reader.paths)):
+            raw = tally.add(reader, index)
+            _describe_file(out, reader, index, raw)
+        tally.progress.done()
+    if len(reader.paths) > 1:
+        out.write(f"files:       {len(reader.paths)}, {tally.total:,} records committed\n")
+    tally.write(out)
+    return 0
+
+
+class _Tally:
+    """Counts by level and logger, and the time span, over every file."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.levels: Counter[tuple[Any, str]] = Counter()  # (number, name): count
+        self.loggers: Counter[str] = Counter()
+        self.span: list[float] = []  # the earliest and the latest time
+        self.progress = Progress("stats")
+        self.done = 0
+
+    def add(self, reader: ReplayReader, index: int) -> int:
+        """Count one file's records in; return its bytes of records."""
+        source = reader._sources[index]
         raw = 0
         for n, payload in enumerate(source.cf, 1):
             raw += len(payload)
-            record = source.decoder.record(source.decode(cast(bytes, payload), n), n)
-            levels[text_of(record.levelname)] += 1
-            loggers[text_of(record.name)] += 1
+            record = source.build(source.decode(cast(bytes, payload), n), n)
+            levelno: float = record.levelno
+            if type(levelno) is not int:
+                levelno = level_value(levelno)
+            self.levels[levelno, text_of(record.levelname) or "(none)"] += 1
+            self.loggers[text_of(record.name) or "(none)"] += 1
             created = time_value(record.created)
-            if not math.isnan(created):  # a NaN time is left out of the span
-                first = created if first is None else min(first, created)
-                last = created if last is None else max(last, created)
-            if n % 5000 == 0:
-                progress(n, count)
-        progress.done()
-        view = source.cf._view
-        # Compressed blocks in the file, plus the block not compressed yet
-        # (it lives in the master node).
-        data_size = view.limit - source.cf._config.data_start + len(view.pending)
-        with open(path, "rb") as f:
-            writing = writer_active(f.fileno())
-    out = sys.stdout
+            if not math.isnan(created):  # a NaN time (a plain record's) is left out
+                span = self.span
+                span[:] = [min(span[0], created), max(span[1], created)] if span else [created] * 2
+            self.done += 1
+            if self.done % 5000 == 0:
+                self.progress(self.done, self.total)
+        return raw
+
+    def write(self, out: TextIO) -> None:
+        if self.span:
+            first, last = self.span
+            out.write(
+                f"time span:   {time_text(first)} .. {time_text(last)} ({last - first:,.3f} s)\n"
+            )
+        out.write("levels:\n")
+        # By severity, as a reader scans them (a level that is not a number first).
+        for (_, name), n in sorted(self.levels.items(), key=lambda item: _severity(item[0][0])):
+            out.write(f"  {name:<10} {n:>10,}\n")
+        out.write("loggers:\n")
+        for name, n in self.loggers.most_common(20):
+            out.write(f"  {name:<30} {n:>10,}\n")
+        if len(self.loggers) > 20:
+            out.write(f"  ... and {len(self.loggers) - 20} more\n")
+
+
+def _severity(levelno: Any) -> float:
+    value = level_value(levelno)
+    return -math.inf if math.isnan(value) else value
+
+
+def _describe_file(out: TextIO, reader: ReplayReader, index: int, raw: int) -> None:
+    source = reader._sources[index]
+    path = source.path
+    view = source.cf._view
+    # Compressed blocks in the file, plus the block not compressed yet (it
+    # lives in the master node).
+    data_size = view.limit - source.cf._config.data_start + len(view.pending)
+    with open(path, "rb") as f:
+        writing = writer_active(f.fileno())
     out.write(f"file:        {path}\n")
-    out.write(f"records:     {count:,} committed\n")
+    out.write(f"records:     {source.cf.record_count():,} committed")
+    out.write(" (plain records, not log records)\n" if source.plain else "\n")
     out.write(
         "state:       "
         + (
@@ -61,20 +114,32 @@ def run(args: argparse.Namespace) -> int:
             else "no writer has the file open\n"
         )
     )
-    if first is not None and last is not None:
-        out.write(f"time span:   {time_text(first)} .. {time_text(last)} ({last - first:,.3f} s)\n")
+    origin = reader.origin(path)
+    if origin is not None:
+        out.write(f"writer:      {_writer_text(origin)}\n")
     size = os.path.getsize(path)
     ratio = f"{raw / data_size:.1f}" if data_size > 0 else "-"
     out.write(
-        f"size:        {size:,} bytes on disk (grown ahead in steps), {data_size:,} bytes of"
-        f" data for {raw:,} bytes of records (compression ratio {ratio})\n"
+        f"size:        {size:,} bytes on disk, {data_size:,} bytes of data for {raw:,} bytes of"
+        f" records (compression ratio {ratio})\n"
     )
-    out.write("levels:\n")
-    for name, n in sorted(levels.items(), key=lambda item: -item[1]):
-        out.write(f"  {name:<10} {n:>10,}\n")
-    out.write("loggers:\n")
-    for name, n in loggers.most_common(20):
-        out.write(f"  {name:<30} {n:>10,}\n")
-    if len(loggers) > 20:
-        out.write(f"  ... and {len(loggers) - 20} more\n")
-    return 0
+
+
+def _writer_text(origin: dict[str, Any]) -> str:
+    """The writer's metadata as one line: program, pid, host, versions, zone."""
+    parts = []
+    for key, label in (("program", "program"), ("pid", "pid"), ("host", "host"),
+                       ("python", "Python"), ("capturelog", "capturelog")):  # fmt: skip
+        if origin.get(key) not in (None, ""):
+            parts.append(f"{label} {text_of(origin[key])}")
+    zone = origin.get("timezone")
+    offset = origin.get("utc_offset")
+    if zone or isinstance(offset, int):
+        utc = (
+            f"UTC{offset // 3600:+03d}:{offset % 3600 // 60:02d}" if isinstance(offset, int) else ""
+        )
+        parts.append("time zone " + " ".join(text_of(p) for p in (zone, utc) if p))
+    opened = origin.get("opened")
+    if isinstance(opened, (int, float)):
+        parts.append(f"opened {time_text(opened)}")
+    return ", ".join(parts)
