@@ -298,3 +298,32 @@ def test_stats_lists_levels_by_severity_and_the_writer(mixed: Path) -> None:
     writer = next(line for line in out.splitlines() if line.startswith("writer:"))
     assert f"pid {os.getpid()}" in writer and f"Python {sys.version.split()[0]}" in writer
     assert "capturelog " in writer and "time zone " in writer and "host " in writer
+
+
+def test_show_a_structlog_event_has_no_empty_stdlib_fields(tmp_path: Path) -> None:
+    """show (and -o verbose) on a structlog event gives its fields, not the
+    stdlib fields it does not have (``pathname: ``, ``lineno: 0``)."""
+    script = (
+        "import structlog\n"
+        "from capturelog.structlog import CaptureLoggerFactory\n"
+        "structlog.configure(processors=[structlog.processors.add_log_level,"
+        " structlog.processors.TimeStamper(fmt='iso')],"
+        f" logger_factory=CaptureLoggerFactory({str(tmp_path / 'ev.capture')!r}))\n"
+        "structlog.get_logger('checkout').info('cart.updated', items=3, total=42.5)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    out = run("show", str(tmp_path / "ev.capture"), "1").stdout
+    assert "message: cart.updated items=3 total=42.5" in out
+    assert "  fields:\n" in out and "    items: 3\n" in out and "    total: 42.5\n" in out
+    for empty in ("pathname", "lineno", "funcName", "template", "args:", "process"):
+        assert empty not in out, empty
+
+
+def test_the_reader_exposes_the_writers_metadata(mixed: Path) -> None:
+    from capturelog import ReplayReader
+
+    with ReplayReader(mixed) as reader:
+        origin = reader.origin()
+    assert origin is not None and origin["pid"] == os.getpid()
+    assert origin["schema"].startswith("capturelog/") and origin["host"]
+    assert {"program", "python", "capturelog", "timezone", "utc_offset", "opened"} <= set(origin)
