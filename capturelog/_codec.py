@@ -10,30 +10,48 @@ and ``module`` from ``pathname``, ``levelname`` for the standard levels) or
 empty (``None``), and keeps ``extra`` attributes in a sub-map.
 ``expand()`` turns a stored map back into the attribute names.
 
-``msg`` and ``args`` are stored as data. A value msgpack cannot hold is stored
-as its ``repr()`` (never pickled); the record then also stores the rendered
-``message``, so a replayed ``getMessage()`` returns exactly the original text.
-Tuples nested in arguments keep their type (an extension type), since ``%s``
-renders a tuple and a list differently. Decoding never runs code from the
-file: extension types other than ours come back as ``msgpack.ExtType`` values.
+``msg`` and ``args`` are stored as data, and so are values of the common
+types msgpack has no type for: tuples, sets and frozensets (``%s`` renders a
+tuple and a list differently), ``datetime``, ``date``, ``time``,
+``timedelta``, ``Decimal``, ``UUID`` and ``pathlib`` paths, each as one of
+our extension types (see "Values msgpack has no type for" below), decoded
+back to the same type. An ``Enum`` member is stored as its value (its class
+may not exist where the file is read), a subclass of the types above (not
+of tuple: a named tuple is stored as its repr) or of str, int, float, bytes,
+list and dict as its base type, and anything else as its ``repr()`` (never
+pickled). Whenever a record holds such a value
+(other than a tuple) it also stores the rendered ``message``, so a replayed
+``getMessage()`` returns exactly the original text: a replaced value, a set
+(its order depends on the process's hash seed) and a reader older than
+these types (it decodes the record and sees each such value as
+``msgpack.ExtType(code, payload)``) all give the message the writer saw.
+Decoding never runs code from the file: extension types other than ours
+come back as ``msgpack.ExtType`` values.
 
-Nesting is bounded on both sides (see ``MAX_TUPLE_DEPTH``). The encoder
-stores tuples nested deeper than the bound as text (a repr cut only in
-depth) and the rendered message with them; the decoder refuses deeper tuples,
-and msgpack itself refuses containers nested more than 1024 deep in one
-value, both with ``DecodeError``. No stored value makes encoding or decoding
+Nesting is bounded on both sides (see ``MAX_TUPLE_DEPTH``; sets and
+frozensets count as tuples there). The encoder stores tuples nested deeper
+than the bound as text (a repr cut only in depth) and the rendered message
+with them; the decoder refuses deeper tuples, and msgpack itself refuses
+containers nested more than 1024 deep in one value, both with
+``DecodeError``. No stored value makes encoding or decoding
 recurse without bound.
 """
 
 from __future__ import annotations
 
+import enum
+import functools
 import logging
 import os
 import reprlib
 import struct
 import sys
-from collections.abc import Callable
-from datetime import datetime
+import uuid
+import zoneinfo
+from collections.abc import Callable, Collection
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
+from pathlib import Path, PosixPath, PurePath, PurePosixPath, PureWindowsPath, WindowsPath
 from typing import Any
 
 import msgpack
@@ -47,6 +65,8 @@ __all__ = [
     "DecodeError",
     "RecordDecoder",
     "RecordEncoder",
+    "event_of",
+    "event_text_key",
     "expand",
     "limited_repr",
     "pack_data",
@@ -69,7 +89,20 @@ KEYS = {
     "x": "exc_text", "s": "stack_info", "e": "extra", "txt": "message", "ev": "event",
     "st": "startTime",
 }  # fmt: skip
-_TUPLE = 1  # msgpack extension code for a tuple
+# msgpack extension codes (msgpack keeps the negative ones for itself, -1
+# being its Timestamp). Readers older than codes 2 to 10 know only _TUPLE
+# and return the others as msgpack.ExtType(code, payload): the record
+# decodes, and its message is stored as text for them (module docstring).
+_TUPLE = 1  # payload: a msgpack array of the items
+_SET = 2  # as _TUPLE
+_FROZENSET = 3  # as _TUPLE
+_DATETIME = 4
+_DATE = 5
+_TIME = 6
+_TIMEDELTA = 7
+_DECIMAL = 8
+_UUID = 9
+_PATH = 10
 
 # Attributes every LogRecord has (and the two a Formatter adds); anything else
 # in a record's __dict__ came from ``extra`` or a filter.
@@ -167,15 +200,19 @@ def _safe_repr(value: object) -> str:
 
 
 class _Packing:
-    """One reusable msgpack Packer plus a flag that says a value was replaced.
+    """One reusable msgpack Packer plus ``needs_message``, a flag that says
+    the record must store its rendered message as well: a value was replaced
+    (a repr, a subclass's or an Enum's plain value), or stored as one of our
+    types other than a tuple (a set's order differs in another process, and
+    older readers see our newer types as ExtType; see the module docstring).
 
-    ``depth`` is how many tuples enclose what this Packer packs: a tuple is
-    packed by the next Packer in a chain (one per depth, made when first
+    ``depth`` is how many tuples or sets enclose what this Packer packs: each
+    is packed by the next Packer in a chain (one per depth, made when first
     needed), and stored as text beyond ``MAX_TUPLE_DEPTH``.
     """
 
     def __init__(self, depth: int = 0) -> None:
-        self.lossy = False
+        self.needs_message = False
         self._depth = depth
         self._inner: _Packing | None = None
         self.packer = msgpack.Packer(
@@ -187,62 +224,367 @@ class _Packing:
         )
 
     def _default(self, value: object) -> object:
-        if type(value) is tuple:
-            return self._tuple(value)
-        # A subclass (an IntEnum, a lazy string): keep the plain value; its own
-        # rendering may differ, so the message is stored as well.
-        if isinstance(value, str):
-            self.lossy = True
-            return str(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            self.lossy = True
-            return int(value)
-        if isinstance(value, float):
-            self.lossy = True
-            return float(value)
-        if isinstance(value, bytes):
-            self.lossy = True
-            return bytes(value)
-        if isinstance(value, dict):
-            self.lossy = True
-            return dict(value)
-        if isinstance(value, list):
-            self.lossy = True
-            return list(value)
-        self.lossy = True
+        kind = type(value)
+        if kind is tuple:
+            return self._container(_TUPLE, value)  # type: ignore[arg-type]
+        self.needs_message = True
+        if kind is set:
+            return self._container(_SET, value)  # type: ignore[arg-type]
+        if kind is frozenset:
+            return self._container(_FROZENSET, value)  # type: ignore[arg-type]
+        try:
+            ext = _value_ext(value)
+            return ext if ext is not None else self._replacement(value)
+        except Exception:  # a broken tzinfo, __str__ or property: keep the record
+            return _safe_repr(value)
+
+    def _replacement(self, value: object) -> object:
+        """What stands for a value of a type not stored as itself."""
+        if isinstance(value, enum.Enum):
+            # Its value, as msgpack holds it or as one of our types (a
+            # default's result is not passed to default again).
+            return self._default(_enum_value(value))
+        code = _container_code(value)
+        if code is not None:
+            return self._container(code, value)  # type: ignore[arg-type]
+        # A subclass (a lazy string, a markup string): keep the plain value;
+        # its own rendering may differ, so the message is stored as well.
+        for base in _PLAIN_BASES:
+            if isinstance(value, base):
+                return base(value)
         return _safe_repr(value)
 
-    def _tuple(self, value: tuple[Any, ...]) -> object:
-        """A tuple as our extension, packed by the next Packer in the chain
-        (a Packer cannot be re-entered from its own default; the one a level
-        deeper is free here, as only deeper levels are in use), or as text
-        beyond ``MAX_TUPLE_DEPTH``."""
+    def _container(self, code: int, value: Collection[Any]) -> object:
+        """A tuple, set or frozenset as our extension, packed by the next
+        Packer in the chain (a Packer cannot be re-entered from its own
+        default; the one a level deeper is free here, as only deeper levels
+        are in use), or as text beyond ``MAX_TUPLE_DEPTH``."""
         if self._depth >= MAX_TUPLE_DEPTH:
-            self.lossy = True
+            self.needs_message = True
             return limited_repr(value)
         inner = self._inner
         if inner is None:
             inner = self._inner = _Packing(self._depth + 1)
-        inner.lossy = False
+        inner.needs_message = False
         packed = inner.packer.pack(list(value))
-        if inner.lossy:
-            self.lossy = True
-        return msgpack.ExtType(_TUPLE, packed)
+        if inner.needs_message:
+            self.needs_message = True
+        return msgpack.ExtType(code, packed)
+
+
+# Types msgpack holds whose subclasses are stored as them (bool has none).
+_PLAIN_BASES: tuple[type[Any], ...] = (str, int, float, bytes, dict, list)
+
+
+def _enum_value(member: enum.Enum) -> object:
+    """What an Enum member is stored as: its value (the value's value, for
+    an Enum of Enum members), or its repr when that value cannot be hashed
+    (the member can: it may be a set item or a dict key, which must decode)."""
+    value: object = member
+    for _ in range(100):
+        if not isinstance(value, enum.Enum):
+            try:
+                hash(value)
+            except Exception:
+                return _safe_repr(member)
+            return value
+        value = value.value
+    return _safe_repr(member)
 
 
 def pack_data(value: object) -> bytes:
-    """Pack plain data with the same rules as records (tuples kept, others repr'd)."""
+    """Pack plain data with the same rules as records (our types kept, others repr'd)."""
     return bytes(_Packing().packer.pack(value))
 
 
-def _tuple_hook(inner: Callable[[int, bytes], object]) -> Callable[[int, bytes], object]:
-    """The ext hook for one depth: a tuple's payload is unpacked with ``inner``
-    as its hook, by an Unpacker (its unpack context lives on the heap, see
-    MAX_TUPLE_DEPTH), and must hold exactly one array."""
+# ------------------------------------------------- values msgpack has no type for
+#
+# Each is one extension type whose payload has a fixed layout (struct), so
+# decoding one needs no msgpack call and no recursion. A payload that does not
+# fit its layout is a DecodeError, like any other undecodable value.
+#
+# datetime (ext 4):
+#   0: nanoseconds (uint32; whole microseconds) and 4: seconds (int64) since
+#      1970-01-01T00:00 -- msgpack's 96-bit Timestamp layout -- of the UTC
+#      instant of an aware datetime, or of the wall clock of a naive one,
+#      counted as if it were UTC;
+#  12: flags (uint8): 1 fold, 2 aware;
+#  13: when aware, the UTC offset in microseconds (int64);
+#  then to the end: the zone's IANA name (ASCII), when it has one (a
+#      zoneinfo.ZoneInfo's key, a pytz zone's name).
+# A reader restores that zone when it knows it and the zone gives the stored
+# offset at that time (with the stored fold, or else the other one); else a
+# fixed-offset datetime.timezone: the instant and the offset always survive.
+_DATETIME_HEAD = struct.Struct(">IqB")
+_OFFSET = struct.Struct(">q")
+_FOLD = 1
+_AWARE = 2
+# date (ext 5): 0: its proleptic Gregorian ordinal (int32), date.toordinal().
+_DATE_LAYOUT = struct.Struct(">i")
+# time (ext 6): 0: hour, 1: minute, 2: second (uint8 each), 3: microsecond
+# (uint32), 7: flags as datetime's; then, as datetime's, the offset when
+# aware and the zone's name (a time's zone gives an offset only when fixed).
+_TIME_HEAD = struct.Struct(">BBBIB")
+# timedelta (ext 7): 0: days, 4: seconds, 8: microseconds (int32 each), as
+# timedelta keeps them.
+_TIMEDELTA_LAYOUT = struct.Struct(">iii")
+# Decimal (ext 8): str(value), ASCII (every Decimal, NaN and infinities too).
+# UUID (ext 9): its 16 bytes.
+# path (ext 10): 0: kind (uint8): 0 PurePosixPath, 1 PureWindowsPath,
+#   2 PosixPath, 3 WindowsPath; then to the end str(path), UTF-8 (lone
+#   surrogates kept, as os.fsdecode makes them). A concrete path of the other
+#   system's kind comes back as the pure one (it cannot be made there).
+_PATH_CLASSES: tuple[type[PurePath], ...] = (
+    PurePosixPath,
+    PureWindowsPath,
+    PurePosixPath if os.name == "nt" else PosixPath,
+    WindowsPath if os.name == "nt" else PureWindowsPath,
+)
+
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_MICRO = 1_000_000
+_MAX_ZONE_NAME = 255  # bytes; IANA names are under 40
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86400 + delta.seconds) * _MICRO + delta.microseconds
+
+
+def _zone_name(zone: tzinfo | None) -> bytes:
+    """The IANA name a zone is known by, or b"" (fixed offsets have none)."""
+    if zone is None or isinstance(zone, timezone):
+        return b""
+    name = zone.key if isinstance(zone, zoneinfo.ZoneInfo) else getattr(zone, "zone", None)
+    if type(name) is not str or not name.isascii() or not 0 < len(name) <= _MAX_ZONE_NAME:
+        return b""
+    return name.encode("ascii")
+
+
+def _encode_datetime(value: datetime) -> msgpack.ExtType:
+    offset = value.utcoffset()
+    wall = (value.toordinal() - _EPOCH_ORDINAL) * 86400
+    wall += value.hour * 3600 + value.minute * 60 + value.second
+    micros = wall * _MICRO + value.microsecond
+    flags = _FOLD if value.fold else 0
+    tail = b""
+    if offset is not None:
+        offset_micros = _micros(offset)
+        micros -= offset_micros
+        flags |= _AWARE
+        tail = _OFFSET.pack(offset_micros)
+    seconds, micro = divmod(micros, _MICRO)
+    head = _DATETIME_HEAD.pack(micro * 1000, seconds, flags)
+    return msgpack.ExtType(_DATETIME, head + tail + _zone_name(value.tzinfo))
+
+
+def _encode_date(value: date) -> msgpack.ExtType:
+    return msgpack.ExtType(_DATE, _DATE_LAYOUT.pack(value.toordinal()))
+
+
+def _encode_time(value: time) -> msgpack.ExtType:
+    offset = value.utcoffset()
+    flags = _FOLD if value.fold else 0
+    tail = b""
+    if offset is not None:
+        flags |= _AWARE
+        tail = _OFFSET.pack(_micros(offset))
+    head = _TIME_HEAD.pack(value.hour, value.minute, value.second, value.microsecond, flags)
+    return msgpack.ExtType(_TIME, head + tail + _zone_name(value.tzinfo))
+
+
+def _encode_timedelta(value: timedelta) -> msgpack.ExtType:
+    return msgpack.ExtType(
+        _TIMEDELTA, _TIMEDELTA_LAYOUT.pack(value.days, value.seconds, value.microseconds)
+    )
+
+
+def _encode_decimal(value: Decimal) -> msgpack.ExtType:
+    return msgpack.ExtType(_DECIMAL, Decimal.__str__(value).encode("ascii"))
+
+
+def _encode_uuid(value: uuid.UUID) -> msgpack.ExtType:
+    return msgpack.ExtType(_UUID, value.bytes)
+
+
+def _encode_path(value: PurePath) -> msgpack.ExtType:
+    kind = (2 if isinstance(value, Path) else 0) + isinstance(value, PureWindowsPath)
+    text = PurePath.__str__(value).encode("utf-8", "surrogatepass")
+    return msgpack.ExtType(_PATH, bytes((kind,)) + text)
+
+
+# By base class, most derived first (a datetime is a date).
+_VALUE_BASES: tuple[tuple[type, Callable[[Any], msgpack.ExtType]], ...] = (
+    (datetime, _encode_datetime),
+    (date, _encode_date),
+    (time, _encode_time),
+    (timedelta, _encode_timedelta),
+    (Decimal, _encode_decimal),
+    (uuid.UUID, _encode_uuid),
+    (PurePath, _encode_path),
+)
+_VALUE_ENCODERS: dict[type, Callable[[Any], msgpack.ExtType]] = {
+    **dict(_VALUE_BASES),
+    PurePosixPath: _encode_path,
+    PureWindowsPath: _encode_path,
+    PosixPath: _encode_path,
+    WindowsPath: _encode_path,
+}
+
+
+def _value_ext(value: object) -> msgpack.ExtType | None:
+    """``value`` as one of our value extensions (a subclass as its base
+    type), or None when it is of none of their types."""
+    encode = _VALUE_ENCODERS.get(type(value))
+    if encode is None:
+        for base, base_encode in _VALUE_BASES:
+            if isinstance(value, base):
+                encode = base_encode
+                break
+        else:
+            return None
+    return encode(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: bytes) -> tzinfo | None:
+    """The zone of an IANA name, or None where this reader has none by that name."""
+    try:
+        return zoneinfo.ZoneInfo(name.decode("ascii"))
+    except Exception:  # not known here (no tzdata), or not a zone's name at all
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _epoch(offset_micros: int | None) -> datetime:
+    """1970-01-01T00:00, naive or at a fixed UTC offset: adding the wall
+    clock's time since then gives a decoded datetime at once."""
+    if offset_micros is None:
+        return _EPOCH
+    return _EPOCH.replace(tzinfo=timezone(timedelta(microseconds=offset_micros)))
+
+
+def _decode_datetime(data: bytes) -> datetime:
+    nanos, seconds, flags = _DATETIME_HEAD.unpack_from(data)
+    if flags & ~(_FOLD | _AWARE) or nanos >= 10**9:
+        raise DecodeError("a datetime extension with unknown flags or nanoseconds")
+    position = _DATETIME_HEAD.size
+    offset_micros: int | None = None
+    if flags & _AWARE:
+        offset_micros = _OFFSET.unpack_from(data, position)[0]
+        position += _OFFSET.size
+    # Aware: the stored instant plus the offset is the wall clock.
+    wall = _epoch(offset_micros) + timedelta(0, seconds, nanos // 1000 + (offset_micros or 0))
+    fold = flags & _FOLD
+    name = data[position:]
+    if name:
+        zone = _zone(name) if len(name) <= _MAX_ZONE_NAME else None
+        if zone is not None:
+            offset = wall.utcoffset()
+            for candidate in (fold, 1 - fold):
+                value = wall.replace(tzinfo=zone, fold=candidate)
+                if value.utcoffset() == offset:
+                    return value
+    return wall.replace(fold=1) if fold else wall
+
+
+def _decode_date(data: bytes) -> date:
+    return date.fromordinal(_DATE_LAYOUT.unpack(data)[0])
+
+
+def _decode_time(data: bytes) -> time:
+    hour, minute, second, micro, flags = _TIME_HEAD.unpack_from(data)
+    if flags & ~(_FOLD | _AWARE):
+        raise DecodeError("a time extension with unknown flags")
+    value = time(hour, minute, second, micro, fold=flags & _FOLD)
+    position = _TIME_HEAD.size
+    offset: timedelta | None = None
+    if flags & _AWARE:
+        offset = timedelta(microseconds=_OFFSET.unpack_from(data, position)[0])
+        position += _OFFSET.size
+    name = data[position:]
+    if name:
+        zone = _zone(name) if len(name) <= _MAX_ZONE_NAME else None
+        if zone is not None and value.replace(tzinfo=zone).utcoffset() == offset:
+            return value.replace(tzinfo=zone)
+    return value if offset is None else value.replace(tzinfo=timezone(offset))
+
+
+def _decode_timedelta(data: bytes) -> timedelta:
+    days, seconds, micros = _TIMEDELTA_LAYOUT.unpack(data)
+    return timedelta(days, seconds, micros)
+
+
+def _decode_decimal(data: bytes) -> Decimal:
+    return Decimal(data.decode("ascii"))
+
+
+def _decode_uuid(data: bytes) -> uuid.UUID:
+    if len(data) != 16:
+        raise DecodeError("a UUID extension that is not 16 bytes")
+    return uuid.UUID(bytes=data)
+
+
+def _decode_path(data: bytes) -> PurePath:
+    if not data or data[0] >= len(_PATH_CLASSES):
+        raise DecodeError("a path extension of no known kind")
+    return _PATH_CLASSES[data[0]](data[1:].decode("utf-8", "surrogatepass"))
+
+
+_VALUE_DECODERS: dict[int, Callable[[bytes], object]] = {
+    _DATETIME: _decode_datetime,
+    _DATE: _decode_date,
+    _TIME: _decode_time,
+    _TIMEDELTA: _decode_timedelta,
+    _DECIMAL: _decode_decimal,
+    _UUID: _decode_uuid,
+    _PATH: _decode_path,
+}
+_EXT_NAMES = {
+    _TUPLE: "tuple", _SET: "set", _FROZENSET: "frozenset", _DATETIME: "datetime",
+    _DATE: "date", _TIME: "time", _TIMEDELTA: "timedelta", _DECIMAL: "Decimal",
+    _UUID: "UUID", _PATH: "path",
+}  # fmt: skip
+_CONTAINERS = frozenset({_TUPLE, _SET, _FROZENSET})
+
+
+def _value(code: int, data: bytes) -> object:
+    """One of our value extensions decoded; any other code as msgpack.ExtType."""
+    decode = _VALUE_DECODERS.get(code)
+    if decode is None:
+        return msgpack.ExtType(code, data)
+    try:
+        return decode(data)
+    except (DecodeError, MemoryError):
+        raise
+    except Exception as exc:  # struct.error, ValueError, OverflowError, InvalidOperation
+        raise DecodeError(
+            f"a {_EXT_NAMES[code]} extension capturelog did not write ({describe_error(exc)})"
+        ) from exc
+
+
+def _collection(code: int, items: Any) -> object:
+    """A decoded tuple, set or frozenset extension from its payload's value."""
+    if type(items) is not list:
+        raise DecodeError(f"a {_EXT_NAMES[code]} extension that does not hold an array")
+    if code == _TUPLE:
+        return tuple(items)
+    try:
+        return set(items) if code == _SET else frozenset(items)
+    except (TypeError, ValueError) as exc:  # an item that cannot be hashed
+        raise DecodeError(
+            f"a {_EXT_NAMES[code]} extension holding a value a set cannot hold"
+        ) from exc
+
+
+def _container_hook(inner: Callable[[int, bytes], object]) -> Callable[[int, bytes], object]:
+    """The ext hook for one depth: a tuple's or set's payload is unpacked with
+    ``inner`` as its hook, by an Unpacker (its unpack context lives on the
+    heap, see MAX_TUPLE_DEPTH), and must hold exactly one array."""
 
     def hook(code: int, data: bytes) -> object:
-        if code != _TUPLE:
-            return msgpack.ExtType(code, data)
+        if code not in _CONTAINERS:
+            return _value(code, data)
         unpacker = msgpack.Unpacker(
             raw=False,
             strict_map_key=False,
@@ -253,20 +595,25 @@ def _tuple_hook(inner: Callable[[int, bytes], object]) -> Callable[[int, bytes],
         unpacker.feed(data)
         items = unpacker.unpack()
         if type(items) is not list or unpacker.tell() != len(data):
-            raise DecodeError("a tuple extension that does not hold exactly one array")
-        return tuple(items)
+            raise DecodeError(
+                f"a {_EXT_NAMES[code]} extension that does not hold exactly one array"
+            )
+        return _collection(code, items)
 
     return hook
 
 
-def _outer_tuple_hook(inner: Callable[[int, bytes], object]) -> Callable[[int, bytes], object]:
-    """The ext hook of the stored record itself: a tuple there (the usual
-    case, and the only one for most records) is unpacked by unpackb, faster
-    than making an Unpacker by about 0.5 us; tuples inside it use ``inner``."""
+def _outer_container_hook(
+    inner: Callable[[int, bytes], object],
+) -> Callable[[int, bytes], object]:
+    """The ext hook of the stored record itself: a tuple or set there (the
+    usual case, and the only one for most records) is unpacked by unpackb,
+    faster than making an Unpacker by about 0.5 us; those inside it use
+    ``inner``."""
 
     def hook(code: int, data: bytes) -> object:
-        if code != _TUPLE:
-            return msgpack.ExtType(code, data)
+        if code not in _CONTAINERS:
+            return _value(code, data)
         items = msgpack.unpackb(
             data,
             raw=False,
@@ -274,27 +621,25 @@ def _outer_tuple_hook(inner: Callable[[int, bytes], object]) -> Callable[[int, b
             ext_hook=inner,
             unicode_errors="surrogatepass",
         )
-        if type(items) is not list:
-            raise DecodeError("a tuple extension that does not hold an array")
-        return tuple(items)
+        return _collection(code, items)
 
     return hook
 
 
 def _too_deep(code: int, data: bytes) -> object:
-    if code != _TUPLE:
-        return msgpack.ExtType(code, data)
-    raise DecodeError(f"tuples nested more than {MAX_TUPLE_DEPTH} deep")
+    if code not in _CONTAINERS:
+        return _value(code, data)
+    raise DecodeError(f"tuples nested more than {MAX_TUPLE_DEPTH} deep (sets count as tuples)")
 
 
 def _ext_hooks() -> list[Callable[[int, bytes], object]]:
-    """Hooks by remaining depth: [0] refuses a tuple, [n] allows n more levels.
-    The depth is carried by which hook runs, so a value without tuples pays
-    nothing for it."""
+    """Hooks by remaining depth: [0] refuses a tuple or set, [n] allows n
+    more levels. The depth is carried by which hook runs, so a value without
+    tuples pays nothing for it."""
     hooks: list[Callable[[int, bytes], object]] = [_too_deep]
     for _ in range(MAX_TUPLE_DEPTH - 1):
-        hooks.append(_tuple_hook(hooks[-1]))
-    hooks.append(_outer_tuple_hook(hooks[-1]))
+        hooks.append(_container_hook(hooks[-1]))
+    hooks.append(_outer_container_hook(hooks[-1]))
     return hooks
 
 
@@ -401,7 +746,7 @@ class RecordEncoder:
         self._sites: dict[tuple[Any, ...], tuple[int, bytes]] = {}
         self._threads: dict[tuple[Any, ...], tuple[int, bytes]] = {}
 
-    def encode(self, record: logging.LogRecord) -> bytes:
+    def encode(self, record: logging.LogRecord) -> bytes:  # noqa: PLR0911 - the fast path's exits
         """The record as one msgpack map (see the module docstring)."""
         # The fast path, for the usual record: no extras, no traceback, a str
         # template. What one call site always logs (logger, template, level,
@@ -475,12 +820,12 @@ class RecordEncoder:
                 )
             args = list(args)  # top level: the decoder makes it a tuple again
         packing = self._packing
-        packing.lossy = False
+        packing.needs_message = False
         try:
             packed_args = packing.packer.pack(args)
         except Exception:
             return self._encode_careful(record)
-        if packing.lossy:
+        if packing.needs_message:
             return self._encode_careful(record)
         return b"".join(
             (
@@ -534,12 +879,12 @@ class RecordEncoder:
         items: list[Any],
     ) -> tuple[int, bytes] | None:
         packing = self._packing
-        packing.lossy = False
+        packing.needs_message = False
         try:
             packed = packing.packer.pack(items)
         except Exception:
             return None
-        if packing.lossy:
+        if packing.needs_message:
             return None
         # Keys made per record (f-string messages) must not grow memory without bound.
         if len(cache) >= _MAX_CACHED:
@@ -547,7 +892,9 @@ class RecordEncoder:
         entries = cache[key] = (len(items) // 2, packed[_array_header_size(len(items)) :])
         return entries
 
-    def _encode_careful(self, record: logging.LogRecord) -> bytes:
+    def _encode_careful(  # noqa: PLR0912 - a branch per optional key, in map order
+        self, record: logging.LogRecord
+    ) -> bytes:
         """Any record, with every check; the same map as the fast path."""
         attrs = record.__dict__
         levelno = attrs["levelno"]
@@ -613,13 +960,15 @@ class RecordEncoder:
             if extra:
                 data["e"] = {key: attrs[key] for key in extra}
         packing = self._packing
-        packing.lossy = False
+        packing.needs_message = False
         try:
             packed: bytes = packing.packer.pack(data)
+            if packing.needs_message:
+                data["txt"] = _render(record)
+                packed = packing.packer.pack(data)
         except Exception:
+            data.pop("txt", None)
             return self._pack(data, record)  # the slow, careful way
-        if packing.lossy:
-            return self._pack(data, record)
         return packed
 
     def encode_event(self, event: dict[str, Any]) -> bytes:
@@ -629,7 +978,7 @@ class RecordEncoder:
 
     def _pack(self, data: dict[str, Any], record: logging.LogRecord | None) -> bytes:
         packing = self._packing
-        packing.lossy = False
+        packing.needs_message = False
         try:
             packed: bytes = packing.packer.pack(data)
         except Exception:
@@ -638,9 +987,9 @@ class RecordEncoder:
             # every value as plain data or text instead.
             packing.packer.reset()
             data = _plain(data)
-            packing.lossy = True
+            packing.needs_message = True
             packed = packing.packer.pack(data)
-        if packing.lossy and record is not None:
+        if packing.needs_message and record is not None:
             data["txt"] = _render(record)
             packed = packing.packer.pack(data)
         return packed
@@ -652,16 +1001,31 @@ def _fits_msgpack(value: int) -> bool:
 
 
 def _plain(value: Any, depth: int = 0, tuples: int = 0) -> Any:
-    """``value`` with everything msgpack cannot hold turned into text: tuples
-    as our extension (pre-packed), other values as their repr(), and
-    containers nested deeper than ``_MAX_PLAIN_DEPTH`` (tuples deeper than
+    """``value`` with everything msgpack cannot hold made storable: tuples and
+    sets as our extensions (pre-packed), our value types as theirs, Enum
+    members as their values, other values as their repr(), and containers
+    nested deeper than ``_MAX_PLAIN_DEPTH`` (tuples and sets deeper than
     ``MAX_TUPLE_DEPTH``) as text, so it recurses a bounded number of times."""
     kind = type(value)
     if value is None or kind in (bool, float, str, bytes) or (kind is int and _fits_msgpack(value)):
         return value
-    if kind is int or not isinstance(value, (list, tuple, dict)):
-        return limited_repr(value) if kind is int else _safe_repr(value)
-    if depth >= _MAX_PLAIN_DEPTH or (kind is tuple and tuples >= MAX_TUPLE_DEPTH):
+    if isinstance(value, enum.Enum):
+        return _plain(_enum_value(value), depth, tuples)
+    code = _TUPLE if kind is tuple else _container_code(value)
+    if code is not None or isinstance(value, (list, dict)):
+        return _plain_container(value, code, depth, tuples)
+    if kind is int or isinstance(value, tuple):  # past 64 bits; a named tuple, as the Packer
+        return limited_repr(value)
+    try:
+        ext = _value_ext(value)
+    except Exception:  # a broken tzinfo or __str__
+        ext = None
+    return ext if ext is not None else _safe_repr(value)
+
+
+def _plain_container(value: Any, code: int | None, depth: int, tuples: int) -> Any:
+    """A list or dict (``code`` None), tuple or set made plain by ``_plain``."""
+    if depth >= _MAX_PLAIN_DEPTH or (code is not None and tuples >= MAX_TUPLE_DEPTH):
         return limited_repr(value)
     depth += 1
     if isinstance(value, dict):
@@ -669,13 +1033,28 @@ def _plain(value: Any, depth: int = 0, tuples: int = 0) -> Any:
             (k if type(k) is str else limited_repr(k)): _plain(v, depth, tuples)
             for k, v in value.items()
         }
-    items = [_plain(item, depth, tuples + (kind is tuple)) for item in value]
-    if kind is not tuple:
-        return items
+    if code is None:
+        return [_plain(item, depth, tuples) for item in value]
+    items = [_plain(item, depth, tuples + 1) for item in value]
+    if code != _TUPLE:
+        # Set items must decode hashable: a list or map made here (from a
+        # subclass that could be hashed) is stored as text instead.
+        items = [
+            limited_repr(original) if isinstance(item, (list, dict)) else item
+            for original, item in zip(value, items, strict=True)
+        ]
     packed = msgpack.packb(
         items, use_bin_type=True, strict_types=True, unicode_errors="surrogatepass"
     )
-    return msgpack.ExtType(_TUPLE, packed)
+    return msgpack.ExtType(code, packed)
+
+
+def _container_code(value: object) -> int | None:
+    if isinstance(value, frozenset):
+        return _FROZENSET
+    if isinstance(value, set):
+        return _SET
+    return None
 
 
 def _render(record: logging.LogRecord) -> str:
@@ -713,7 +1092,7 @@ class ReplayedRecord(logging.LogRecord):
 
     capture_seq: int
 
-    def getMessage(self) -> str:  # noqa: N802 - the logging API's name
+    def getMessage(self) -> str:
         message = self.__dict__.get("_capture_message")
         if message is not None:
             return message if type(message) is str else limited_repr(message)
@@ -843,6 +1222,7 @@ class RecordDecoder:
             "process": None,
             "taskName": None,
             "_capture_message": _event_message(event),
+            "_capture_kind": EVENT_KIND,
             "capture_seq": seq,
         }
         record = ReplayedRecord.__new__(ReplayedRecord)
@@ -879,14 +1259,36 @@ _EVENT_QUIET = frozenset(
 )
 
 
+def event_of(record: logging.LogRecord) -> dict[str, Any] | None:
+    """The event dict a replayed record stands for (a stored structlog
+    event), or None for a record that was a LogRecord."""
+    attrs = record.__dict__
+    if attrs.get("_capture_kind") == EVENT_KIND and isinstance(attrs.get("msg"), dict):
+        return attrs["msg"]  # type: ignore[no-any-return]
+    return None
+
+
+def event_text_key(event: dict[str, Any]) -> str | None:
+    """The key of an event's message: ``"event"``, or when it has none the
+    key structlog's ``EventRenamer`` usually moves it to (``"message"`` or
+    ``"msg"``, when that holds text); None when it has none of them."""
+    if "event" in event:
+        return "event"
+    for key in ("message", "msg"):
+        if type(event.get(key)) is str:
+            return key
+    return None
+
+
 def _event_message(event: dict[str, Any]) -> str:
     """An event as one line: its message, then its other fields as key=value."""
+    text_key = event_text_key(event)
     fields = " ".join(
         f"{_text(key)}={robust_repr(value)}"
         for key, value in event.items()
-        if key not in _EVENT_QUIET
+        if key not in _EVENT_QUIET and key != text_key
     )
-    text = _text(event.get("event", ""))
+    text = _text(event.get(text_key, "")) if text_key is not None else ""
     return f"{text} {fields}" if fields else text
 
 
@@ -917,9 +1319,15 @@ def _relative(created: Any, start: Any) -> Any:
 
 
 def _timestamp(value: object) -> float:
-    """Epoch seconds from a structlog timestamp (a number or an ISO string)."""
+    """Epoch seconds from a structlog timestamp (a number, an ISO string or a
+    datetime; naive means local time)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if isinstance(value, datetime):
+        try:
+            return value.timestamp()
+        except (ValueError, OverflowError, OSError):
+            return 0.0
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

@@ -21,6 +21,8 @@ from ._codec import (
     STANDARD_ATTRIBUTES,
     RecordDecoder,
     describe_error,
+    event_of,
+    event_text_key,
     expand,
     limited_repr,
     record_time,
@@ -142,9 +144,10 @@ def extras(record: logging.LogRecord) -> dict[str, Any]:
     """A record's own fields: the ``extra`` of a logging call, or a structlog
     event's keys other than its message, level, logger, time and traceback."""
     attrs = record.__dict__
-    event = attrs.get("msg")
-    if attrs.get("args") is None and isinstance(event, dict):  # a structlog event
-        return {str(k): v for k, v in event.items() if k not in _EVENT_KEYS}
+    event = event_of(record)
+    if event is not None:
+        text_key = event_text_key(event)
+        return {str(k): v for k, v in event.items() if k not in _EVENT_KEYS and k != text_key}
     return {
         k: v
         for k, v in attrs.items()

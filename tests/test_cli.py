@@ -186,7 +186,7 @@ def test_python_dash_m_and_files_from_structlog(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.stdout.strip() == "WARNING shop order.placed order=12 total=9.5"
     out = json.loads(run("cat", str(path), "--json").stdout)
-    assert out["msg"]["order"] == 12
+    assert out["order"] == 12 and "msg" not in out
 
 
 def test_tail_follow_prints_new_records(tmp_path: Path) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import math
 import os
 import subprocess
 import sys
+from collections import namedtuple
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgpack
@@ -16,7 +20,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import capturelog
-from capturelog._codec import RecordDecoder, RecordEncoder, expand, unpack_data
+from capturelog._codec import (
+    _MAX_CACHED,
+    MAX_TUPLE_DEPTH,
+    DecodeError,
+    RecordDecoder,
+    RecordEncoder,
+    _render,
+    expand,
+    record_time,
+    unpack_data,
+)
 
 COMPARED = [
     "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
@@ -89,17 +103,18 @@ class Broken:
 
 
 def test_objects_msgpack_cannot_hold_are_kept_as_repr_with_the_message() -> None:
-    """An object in args or extra is stored as repr(); getMessage() is unchanged."""
+    """An object in args or extra is stored as repr() (an Enum member as its
+    value, a set as a set); getMessage() is unchanged."""
     obj = object()
     record = make(
         "got %s and %r and %s", (obj, Colour.RED, Broken()), thing=Colour.RED, other={1, 2}
     )
     copy = round_trip(record)
     assert copy.getMessage() == record.getMessage()
-    assert copy.args == (repr(obj), repr(Colour.RED), copy.args[2])  # type: ignore[index]
+    assert copy.args == (repr(obj), 1, copy.args[2])  # type: ignore[index]
     assert "repr() failed" in copy.args[2]  # type: ignore[index]
-    assert copy.thing == repr(Colour.RED)  # type: ignore[attr-defined]
-    assert copy.other == repr({1, 2})  # type: ignore[attr-defined]
+    assert copy.thing == 1  # type: ignore[attr-defined]
+    assert copy.other == {1, 2}  # type: ignore[attr-defined]
 
 
 def test_mapping_args_dict_messages_and_odd_levels() -> None:
@@ -158,8 +173,6 @@ def test_nothing_derivable_is_stored() -> None:
 
 def test_the_time_is_readable_without_unpacking() -> None:
     """record_time reads a record's time from its bytes, with or without args and extras."""
-    from capturelog._codec import record_time
-
     for record in (make("no args"), make("%s %s", ("a", 1), x_one=1, x_two=[2])):
         payload = RecordEncoder().encode(record)
         assert record_time(payload) == record.created
@@ -199,7 +212,7 @@ def test_cached_entries_give_the_same_map_as_the_careful_path(
         fast = SHARED_ENCODER.encode(record)
         careful = SHARED_ENCODER._encode_careful(record)
         assert unpack_data(fast) == unpack_data(careful)
-        assert list(unpack_data(fast))[0] == "c"
+        assert next(iter(unpack_data(fast))) == "c"
         assert_same(record, RecordDecoder().record(unpack_data(fast), 7))
 
 
@@ -231,8 +244,6 @@ def test_values_equal_to_cached_ones_keep_their_own_type() -> None:
 
 def test_per_record_messages_do_not_grow_the_caches_without_bound() -> None:
     """f-string messages make a new call-site key per record; memory stays bounded."""
-    from capturelog._codec import _MAX_CACHED
-
     encoder = RecordEncoder()
     for i in range(_MAX_CACHED + 500):
         payload = encoder.encode(make(f"user {i} logged in"))
@@ -293,8 +304,6 @@ def test_tuples_deeper_than_the_bound_are_stored_as_text_with_the_message() -> N
     """Beyond MAX_TUPLE_DEPTH a tuple is stored as text (a repr cut only in
     depth) and the rendered message is stored too, so getMessage() is exact;
     nested 3,000 deep, encoding neither recurses without bound nor raises."""
-    from capturelog._codec import MAX_TUPLE_DEPTH
-
     encoder = RecordEncoder()
     for depth in (MAX_TUPLE_DEPTH, 100):
         record = make("state %s", (nested_tuple(depth),))
@@ -334,8 +343,6 @@ def test_decoding_refuses_tuples_deeper_than_the_bound() -> None:
     """A stored tuple nested deeper than MAX_TUPLE_DEPTH, containers nested
     past msgpack's 1024 levels, and other undecodable bytes raise DecodeError
     with a message (not msgpack's own, often empty, exceptions)."""
-    from capturelog._codec import MAX_TUPLE_DEPTH, DecodeError
-
     decoded = unpack_data(hand_made_tuples(MAX_TUPLE_DEPTH))
     assert tuple_depth(decoded["a"][0]) == MAX_TUPLE_DEPTH
     cases = {
@@ -378,8 +385,6 @@ def test_decoding_in_a_thread_with_a_small_stack_never_crashes() -> None:
     """In a thread with a 256 KiB stack (musl's default is 128 KiB, musl
     builds of Python use 1 MiB), a record at the bound decodes and one nested
     400 deep is refused, instead of overflowing the C stack (SIGSEGV)."""
-    from capturelog._codec import MAX_TUPLE_DEPTH
-
     root = os.path.dirname(os.path.dirname(capturelog.__file__))
     payloads = [hand_made_tuples(MAX_TUPLE_DEPTH), hand_made_tuples(400)]
     result = subprocess.run(
@@ -393,8 +398,6 @@ def test_decoding_in_a_thread_with_a_small_stack_never_crashes() -> None:
 def test_get_message_of_a_malformed_call_names_template_arguments_and_error() -> None:
     """A replayed record's getMessage() never raises: a template that does
     not fit its arguments gives the same text the writer stores for it."""
-    from capturelog._codec import _render
-
     for template, args in (
         ("user %(user)s", ({"name": "ann"},)),
         ("%d items", ("many",)),
@@ -436,3 +439,97 @@ def test_odd_stored_values_come_back_as_stored_and_building_never_fails() -> Non
     event = decoder.record({"k": "event", "ev": {"level": [1], "logger": {"a": 1},
                                                  "timestamp": float("nan")}}, 1)  # fmt: skip
     assert event.levelname == "[1]" and event.name == "{'a': 1}" and event.msecs == 0.0
+
+
+# ------------------------------------------------ values msgpack has no type for
+
+
+def value_record(code: int, payload: bytes) -> bytes:
+    """A record map whose one argument is extension ``code`` holding ``payload``."""
+    return msgpack.packb({"c": 1.0, "k": "log", "m": "%s", "a": [msgpack.ExtType(code, payload)]})
+
+
+def test_damaged_value_payloads_are_refused_with_decode_error() -> None:
+    """A payload that does not fit its type's layout raises DecodeError
+    naming the type, never struct.error, ValueError or OverflowError."""
+    cases = {
+        (4, b"\x00" * 5): "datetime",  # short
+        (4, b"\x00" * 12 + b"\x04"): "datetime",  # an unknown flag
+        (4, b"\x00" * 12 + b"\x02"): "datetime",  # aware without its offset
+        (4, b"\x00\x00\x00\x00\x7f" + b"\xff" * 7 + b"\x00"): "datetime",  # past year 9999
+        (4, b"\x00" * 12 + b"\x02" + (86400 * 10**6).to_bytes(8, "big")): "datetime",  # 24 h
+        (5, b"\x00\x00\x00\x00"): "date",  # ordinal 0
+        (5, b"\x00"): "date",
+        (6, b"\x18\x00\x00\x00\x00\x00\x00\x00"): "time",  # hour 24
+        (7, b"\x7f\xff\xff\xff" + b"\x00" * 8): "timedelta",  # too many days
+        (8, b"twelve"): "Decimal",
+        (8, b"\xff"): "Decimal",
+        (9, b"\x00" * 15): "UUID",
+        (10, b""): "path",
+        (10, b"\x09abc"): "path",
+        (10, b"\x00\xff"): "path",
+        (2, msgpack.packb([[1]])): "set",  # a list cannot be a set's item
+        (3, msgpack.packb(5)): "frozenset",
+    }
+    for (code, payload), name in cases.items():
+        with pytest.raises(DecodeError, match=name):
+            unpack_data(value_record(code, payload))
+
+
+@given(st.sampled_from(range(2, 11)), st.binary(max_size=40))
+def test_any_value_payload_decodes_or_raises_decode_error(code: int, payload: bytes) -> None:
+    """Arbitrary bytes under each of our codes give a value or DecodeError."""
+    with contextlib.suppress(DecodeError):
+        unpack_data(value_record(code, payload))
+
+
+def nested_set(depth: int) -> Any:
+    """``depth`` frozensets, one in the other, around a string."""
+    value: Any = "core"
+    for _ in range(depth):
+        value = frozenset({value})
+    return value
+
+
+def test_sets_nest_within_the_tuple_bound() -> None:
+    """Sets count as tuples for MAX_TUPLE_DEPTH: deeper ones are stored as
+    text with the message; a stored set nested deeper is refused."""
+    record = make("state %s", (nested_set(MAX_TUPLE_DEPTH + 5),))
+    copy = round_trip(record)
+    assert copy.getMessage() == record.getMessage()
+    stored = copy.args[0]  # type: ignore[index]
+    for _ in range(MAX_TUPLE_DEPTH):
+        assert type(stored) is frozenset
+        (stored,) = stored
+    assert isinstance(stored, str) and stored.startswith("frozenset({")
+    payload = msgpack.packb([])
+    for _ in range(MAX_TUPLE_DEPTH):
+        payload = msgpack.packb([msgpack.ExtType(3, payload)])
+    with pytest.raises(DecodeError, match="nested more than"):
+        unpack_data(value_record(3, payload))
+
+
+def test_the_careful_fallback_keeps_the_kept_types() -> None:
+    """A record msgpack refuses as it is (an int past 64 bits) is stored value
+    by value: the kept types still come back as themselves, a named tuple in
+    a set as text, so the set still decodes."""
+    Point = namedtuple("Point", "x y")
+    when = datetime(2026, 1, 2, 3, 4, 5)
+    record = make(
+        "%s %s %s %s %s", (2**100, when, {date(2026, 1, 2)}, Colour.RED, {Point(1, 2)}),
+        price=Decimal("2.50"),
+    )  # fmt: skip
+    copy = round_trip(record)
+    assert copy.getMessage() == record.getMessage()
+    assert copy.args == (str(2**100), when, {date(2026, 1, 2)}, 1, {"Point(x=1, y=2)"})
+    assert copy.price == Decimal("2.50")  # type: ignore[attr-defined]
+
+
+def test_plain_records_take_the_fast_path_and_store_no_message() -> None:
+    """A record of plain data stores no rendered message; one holding a kept
+    type stores it (older readers render it from there)."""
+    encoder = RecordEncoder()
+    assert "txt" not in unpack_data(encoder.encode(make("n=%d s=%s", (1, "a"))))
+    assert "txt" not in unpack_data(encoder.encode(make("t=%s", ((1, 2),))))
+    stored = unpack_data(encoder.encode(make("d=%s", (date(2026, 1, 2),))))
+    assert stored["a"] == [date(2026, 1, 2)] and stored["txt"] == "d=2026-01-02"

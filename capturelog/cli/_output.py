@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .._codec import limited_repr, robust_repr
+from .._codec import event_of, limited_repr, robust_repr
 from .._jsonout import json_line, record_as_json, time_text
 from ..replay import extras, extras_text, level_value, time_value
 
@@ -91,7 +91,7 @@ class Printer:
         plain = record.__dict__.get("capture_plain", False)
         if mode in ("json", "json-pretty"):
             data = plain_as_json(record) if plain else record_as_json(record)
-            return json_line(data) if mode == "json" else _PRETTY_PENDING(data)
+            return json_line(data, pretty=mode == "json-pretty")
         if mode == "cat" or plain:
             text = record.getMessage()
             if plain and mode != "cat":
@@ -150,7 +150,7 @@ class _LineFormatter(logging.Formatter):
 
 def is_event(record: logging.LogRecord) -> bool:
     """Whether a replayed record stands for a structlog event dict."""
-    return record.args is None and isinstance(record.msg, dict)
+    return event_of(record) is not None
 
 
 class _CarefulFormatter(_LineFormatter):
@@ -290,7 +290,3 @@ def details(record: logging.LogRecord) -> str:
 
 def _indent(text: str) -> str:
     return "".join(f"    {line}\n" for line in text.splitlines())
-
-
-def _PRETTY_PENDING(data: dict[str, Any]) -> str:  # replaced when _jsonout gains pretty=
-    return json.dumps(json.loads(json_line(data)), indent=2, ensure_ascii=False)
