@@ -27,7 +27,7 @@ def test_quickstart(tmp_path: Path) -> None:
     """Logs three records through CaptureHandler, then replays them."""
     assert run("quickstart.py", str(tmp_path / "app.capture")) == [
         "3 records",
-        "1 INFO shop.orders order 1042 placed by ann 59.9",
+        "1 INFO order 1042 placed by ann 59.9",
         "2 WARNING stock low for book: 2 left",
         "3 ERROR could not price order 1042",
         "ZeroDivisionError: division by zero",
