@@ -46,11 +46,18 @@ class NewFile:
         self.directory = os.path.dirname(os.path.abspath(target))
         self._tag = tag
         self.temp: str | None = None
-        self.fd = self._unnamed()
-        if self.fd < 0:
-            sweep_orphans(target)
-            self.temp = self._temp_name()
-            self.fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            self.fd = self._unnamed()
+            if self.fd < 0:
+                sweep_orphans(target)
+                self.temp = self._temp_name()
+                self.fd = os.open(
+                    self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666
+                )
+        except OSError as exc:
+            # The error would name the directory or our temporary file; the
+            # caller asked for ``target`` (same errno, so the same subclass).
+            raise OSError(exc.errno, exc.strerror, target) from exc
 
     def _temp_name(self) -> str:
         base = os.path.basename(self.target)

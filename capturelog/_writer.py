@@ -35,8 +35,9 @@ from .exceptions import CaptureFileError
 
 __all__ = ["Appender", "clear_stale_data", "pwrite_all"]
 
-# Grow the file by its current size, at most this much, rounded to pages, so a
-# growing file is extended in large steps.
+# Grow the file by as much data as it holds, at most this much, rounded to
+# pages: a file of a few records stays small, and a growing one is extended in
+# large steps (fewer size changes for fdatasync to carry in durable mode).
 _MAX_GROWTH = 5 << 20
 
 # How far past the committed end a new writer looks for bytes left by an
@@ -120,7 +121,7 @@ class Appender:
         "unsynced",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - internal, built in one place (CaptureFile)
         self,
         fd: int,
         config: Config,
@@ -130,6 +131,7 @@ class Appender:
         locking: bool,
         pid: int,
         background: bool = True,
+        new_file: bool = False,
     ) -> None:
         self.fd = fd
         self.pid = pid
@@ -169,9 +171,10 @@ class Appender:
         # Packed rightmost-path entries per level, as (first coordinate, children
         # packed, bytes), so a commit only packs the children added since.
         self._packed: list[tuple[tuple[int, int], int, bytes]] = []
-        # How far each on-disk master node may hold non-zero bytes; unknown
-        # (the whole node) until we have written it ourselves.
-        self._disk_end = [config.master_size, config.master_size]
+        # How far each on-disk master node may hold non-zero bytes: nothing in
+        # a file just made (it reads as zeros, and so stays sparse); else
+        # unknown (the whole node) until we have written it ourselves.
+        self._disk_end = [0, 0] if new_file else [config.master_size, config.master_size]
 
     # --------------------------------------------------------------- appending
 
@@ -298,7 +301,8 @@ class Appender:
 
     def _grow(self, needed: int) -> None:
         page = self.config.page_size
-        size = max(needed, self.allocated + min(_MAX_GROWTH, self.limit))
+        data = self.limit - self.config.data_start
+        size = max(needed, self.allocated + min(_MAX_GROWTH, data))
         size += -size % page
         os.ftruncate(self.fd, size)
         self.allocated = size

@@ -11,6 +11,7 @@ disk with ``fdatasync`` between the two steps and after the second.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import struct
 import threading
@@ -18,7 +19,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from types import TracebackType
-from typing import Union, overload
+from typing import overload
 
 from . import _locking
 from ._blocks import BlockReader, View, Walk, unpack_error
@@ -49,11 +50,7 @@ __all__ = ["CaptureFile"]
 _pack_size = SIZE.pack
 _unpack_size = SIZE.unpack_from
 
-Record = Union[str, bytes]
-
-# A new file is made this many pages long at once, as the reference does, so
-# early appends do not grow it a page at a time.
-_NEW_FILE_PAGES = 100
+Record = str | bytes
 
 # Files open for writing in this process, by (device, inode). OS locks guard
 # other processes; this also guards when use_os_file_locking=False. The lock
@@ -118,7 +115,7 @@ class CaptureFile:
         CaptureFileAlreadyOpen: another writer holds the file.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the reference package's positional parameters
         self,
         file_name: str | os.PathLike[str],
         to_write: bool = False,
@@ -151,15 +148,22 @@ class CaptureFile:
         self._w: Appender | None = None
         self._refresh_lock = threading.Lock()
         self._view = View(0, b"", b"", (), 0, NULL_COORD, 0)
-        if force_new_empty_file or (to_write and not os.path.exists(self.file_name)):
+        size = _size(self.file_name) if to_write and not force_new_empty_file else None
+        if force_new_empty_file or size in {-1, 0}:
             if compression_block_size <= 0 or compression_block_size % 4096:
                 raise ValueError(
                     "compression_block_size must be a positive multiple of 4096,"
                     f" not {compression_block_size}"
                 )
             config = Config(block_size=compression_block_size)
-            if not self._create(config, initial_metadata, replace=force_new_empty_file):
-                self.open(to_write)  # created by another process meanwhile: open theirs
+            # An empty file (made by touch, or by logrotate's "create") is
+            # taken as a new capture file; a reader still refuses it.
+            if not self._create(
+                config, initial_metadata, replace=size != -1, only_empty=size == 0
+            ):
+                # Created (or, for an empty file, filled) by another process
+                # meanwhile: open theirs.
+                self.open(to_write)
             elif not to_write:
                 self.close()
                 self.open(False)
@@ -627,9 +631,10 @@ class CaptureFile:
                 )
         return w
 
-    def _start_writing(self) -> None:
+    def _start_writing(self, new_file: bool = False) -> None:
         """Turn the loaded view into the writer's mutable state."""
-        clear_stale_data(self._fd, self._config, self._view.limit)
+        if not new_file:
+            clear_stale_data(self._fd, self._config, self._view.limit)
         self._w = Appender(
             self._fd,
             self._config,
@@ -639,6 +644,7 @@ class CaptureFile:
             self.use_os_file_locking,
             self._pid,
             self._background,
+            new_file=new_file,
         )
 
     def _writer_view(self) -> View:
@@ -802,21 +808,37 @@ class CaptureFile:
             self._roll_back()
             raise
 
-    def _create(self, config: Config, initial_metadata: bytes | None, replace: bool) -> bool:
+    def _create(
+        self,
+        config: Config,
+        initial_metadata: bytes | None,
+        replace: bool,
+        only_empty: bool = False,
+    ) -> bool:
         """Build a new file and give it the name (see ``_files``). Without
-        ``replace``, False means another process created the file first."""
-        guard = self._hold_existing() if replace else -1
+        ``replace``, False means another process created the file first; with
+        ``only_empty``, the file at the name is replaced only while it is
+        empty (False: it is not, open it). A replaced file's permissions are
+        kept."""
+        guard = self._hold_existing(only_empty) if replace else -1
+        if guard == _NOT_EMPTY:
+            return False
         try:
             new = NewFile(self.file_name, f"{id(self):x}")
             fd = new.fd
             try:
                 if self.use_os_file_locking:
                     _locking.try_lock_writer(fd)  # held from before the file has its name
+                _copy_ownership(guard, fd)
                 pwrite_all(fd, encode_header(config), 0)
-                os.ftruncate(fd, max(_NEW_FILE_PAGES * config.page_size, config.data_start))
+                # Just the header and the master nodes: the file grows as data
+                # is written (see Appender._grow), so a file of a few records
+                # stays small, and sparse: only the used part of each master
+                # node is ever written.
+                os.ftruncate(fd, config.data_start)
                 self._setup(fd, config, to_write=True)
                 self._view = View(config.data_start, b"", b"", (), 0, NULL_COORD, 0)
-                self._start_writing()
+                self._start_writing(new_file=True)
                 if initial_metadata is not None:
                     self.set_metadata(initial_metadata)
                 # Two commits make both master nodes valid (serials 1 and 2).
@@ -845,11 +867,14 @@ class CaptureFile:
             if guard >= 0:
                 os.close(guard)
 
-    def _hold_existing(self) -> int:
+    def _hold_existing(self, only_empty: bool = False) -> int:
         """Before replacing a file: refuse if a writer has it, else take its
         writer lock (return the descriptor, -1 if there is no file) and keep it
         until the new file has the name, so no writer can start on the old
-        file in the meantime."""
+        file in the meantime. With ``only_empty``, return _NOT_EMPTY unless,
+        with the lock held, the file is still empty and still at the name:
+        another process that filled it first replaced it, and that new file
+        must not be replaced in turn."""
         try:
             fd = os.open(self.file_name, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -864,6 +889,9 @@ class CaptureFile:
                 raise CaptureFileAlreadyOpen(
                     f"{self.file_name}: cannot replace it: it is open for writing"
                 )
+            if only_empty and _size_and_key(self.file_name) != (0, _file_key(fd)):
+                os.close(fd)
+                return _NOT_EMPTY
         except BaseException:
             os.close(fd)
             raise
@@ -903,6 +931,38 @@ def _decoding(encoding: str | None) -> str | None:
     if encoding is None:
         return None
     return "" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+# What _hold_existing returns for a file that is no longer empty.
+_NOT_EMPTY = -2
+
+
+def _size(path: str) -> int:
+    """The size of the file at ``path``, -1 if there is none."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return -1
+
+
+def _size_and_key(path: str) -> tuple[int, tuple[int, int]] | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_size, (stat.st_dev, stat.st_ino)
+
+
+def _copy_ownership(source: int, target: int) -> None:
+    """Give the new file the permissions (and, where allowed, the owner) of
+    the file it replaces, if any (``source`` >= 0): logrotate's "create MODE
+    OWNER GROUP", for one, chose them for the log."""
+    if source < 0:
+        return
+    stat = os.fstat(source)
+    os.fchmod(target, stat.st_mode & 0o7777)
+    with contextlib.suppress(OSError):  # only root may give a file away
+        os.fchown(target, stat.st_uid, stat.st_gid)
 
 
 def _file_key(fd: int) -> tuple[int, int]:

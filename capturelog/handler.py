@@ -70,9 +70,12 @@ class CaptureHandler(logging.Handler):
     Args:
         filename: the capture file (``str`` or ``os.PathLike``). It may hold
             ``{pid}``, ``{host}`` and ``{program}`` (the script's name without
-            ``.py``), filled in when the file is opened, so ``"app-{pid}.capture"``
-            gives one file per process. An existing capture file is appended
-            to; a file that is not one is refused, never overwritten.
+            ``.py``, the module's under ``python -m``, ``python`` under
+            ``python -c``), filled in when the file is opened, so
+            ``"app-{pid}.capture"`` gives one file per process. Missing
+            directories are made. An existing capture file is appended to, an
+            empty file (``touch``, logrotate's ``create``) becomes one, keeping
+            its permissions; any other file is refused, never overwritten.
         commit_every: commit when this many records are pending.
         commit_interval: commit when the oldest pending record is this many
             seconds old (None or 0 turns the timer off).
@@ -89,7 +92,20 @@ class CaptureHandler(logging.Handler):
     the name with ``{pid}`` filled in, or, when the name has no ``{pid}``, at
     the name with ``.<pid>`` added before the extension
     (``app.capture`` -> ``app.12345.capture``). Records the parent had not
-    committed at the fork stay the parent's.
+    committed are committed by the parent just before the fork, and its
+    commit timer is stopped then (started again by the next record), so no
+    thread of capturelog's is copied into the child (Python 3.12+ warns when
+    a multi-threaded process forks).
+
+    A worker process commits every record it logged when it ends normally:
+    ``multiprocessing`` ``Process`` and ``Pool`` workers with any start
+    method, ``ProcessPoolExecutor`` workers, and ``os.fork()`` children that
+    end with ``sys.exit`` (forked workers end with ``os._exit()``, where
+    ``logging.shutdown()`` does not run: the handler commits from a
+    ``multiprocessing`` exit finalizer instead). A worker killed by a signal
+    keeps what the commit rules had committed, as any process does; leaving
+    a ``with Pool(...)`` block terminates the workers (SIGTERM), so call
+    ``pool.close()`` and ``pool.join()`` before it ends.
 
     When another writer (another process, or another handler in this one)
     holds the file, the handler writes to the name with ``.<pid>`` added
@@ -130,6 +146,7 @@ class CaptureHandler(logging.Handler):
         "_busy",
         "_committed",
         "_deferred",
+        "_exiting",
         "_fallback",
         "_identity",
         "_lost",
@@ -152,15 +169,17 @@ class CaptureHandler(logging.Handler):
         level: int | str = logging.NOTSET,
         compression_level: int = 1,
     ) -> None:
+        # Every argument is checked before logging.Handler.__init__ registers
+        # the handler (logging.shutdown() would close it at exit).
+        pattern = os.fspath(filename)
+        commit_levelno = _check_arguments(
+            commit_every, commit_interval, commit_level, compression_level
+        )
         super().__init__(level)
-        if commit_every < 1:
-            raise ValueError(f"commit_every must be at least 1, not {commit_every}")
-        if commit_interval is not None and commit_interval < 0:
-            raise ValueError(f"commit_interval must be >= 0 or None, not {commit_interval}")
-        self.filename_pattern = os.fspath(filename)
+        self.filename_pattern = pattern
         self.commit_every = commit_every
         self.commit_interval = commit_interval or None
-        self.commit_level = level_number(commit_level)
+        self.commit_level = commit_levelno
         self.durable = durable
         self.compression_level = compression_level
         self.baseFilename = ""  # the file in use, once opened (FileHandler's name for it)
@@ -209,9 +228,21 @@ class CaptureHandler(logging.Handler):
         # becoming pending wake it, so a busy program does not wake it at
         # every commit.
         self._timer_idle = True
+        # Set when a multiprocessing child is ending: every record is
+        # committed at once from then on (see _commit_at_exit).
+        self._exiting = False
         _live_handlers.add(self)
+        _watch_multiprocessing_exit()
         if not delay:
-            self._open()
+            try:
+                self._open()
+            except BaseException:
+                # A handler that cannot open its file is not a handler: close
+                # it, so nothing is left for logging.shutdown() to trip on.
+                self._closed = True
+                _live_handlers.discard(self)
+                logging.Handler.close(self)
+                raise
 
     # ----------------------------------------------------------------- files
 
@@ -233,6 +264,12 @@ class CaptureHandler(logging.Handler):
         it) and drop from the pending records any that an earlier commit
         landed after all."""
         name = self._resolve_name()
+        if self._identity is None:
+            # The first open in this process: make missing directories, as a
+            # log's directory often does not exist before the program's first
+            # run. (One that vanishes later is a failure, reported, and logging
+            # resumes when it is back: the handler does not make it again.)
+            os.makedirs(os.path.dirname(name), exist_ok=True)
         try:
             cf = self._new_writer(name)
         except CaptureFileAlreadyOpen:
@@ -413,6 +450,8 @@ class CaptureHandler(logging.Handler):
                 self._timer_idle = False
         if self._default_policy:  # the same test as shouldCommit, without the call
             due = len(pending) >= self.commit_every or levelno >= self.commit_level
+        elif self._exiting:
+            due = True
         else:
             if record is None:
                 record = _stand_in(event, levelno)
@@ -633,13 +672,20 @@ class CaptureHandler(logging.Handler):
             name="capturelog-commit-timer",
             daemon=True,
         )
-        timer.start()
+        # Before start(): a timer that is not the handler's _timer ends.
         self._timer = timer
+        try:
+            timer.start()
+        except BaseException:
+            self._timer = None
+            raise
 
     def _timer_tick(self) -> float | None:
-        """Commit if due; return seconds until the next check, None to idle."""
+        """Commit if due; return seconds until the next check, None to idle,
+        or a negative number for the timer to end (the handler is closed, or
+        this timer was stopped for a fork)."""
         with self.lock:  # type: ignore[union-attr]
-            if self._closed:
+            if self._closed or self._timer is not threading.current_thread():
                 return -1.0
             self._busy = True
             try:
@@ -719,6 +765,66 @@ class CaptureHandler(logging.Handler):
                 self._failed(None)
                 return
 
+    # ----------------------------------------------------------------- processes
+
+    def _before_fork(self) -> threading.Thread | None:
+        """Just before this process forks: commit what is pending and stop the
+        timer (returned, for the caller to join once every handler has been
+        told), so that no thread of ours is copied into the fork, where
+        Python 3.12+ would warn that forking a multi-threaded process may
+        deadlock. The next record that becomes pending starts a new timer.
+
+        Another thread inside the handler (the timer, or one logging) is
+        done in microseconds; one that is not within _FORK_WAIT seconds may
+        be waiting for a lock the forking thread holds, and then this gives
+        up and lets the fork go ahead, rather than deadlock."""
+        lock = self.lock
+        if lock is None or not lock.acquire(timeout=_FORK_WAIT):
+            return None
+        try:
+            if self._busy or self._closed or self._pid != os.getpid():
+                return None  # forking from inside the handler's own work: leave it be
+            self._busy = True
+            try:
+                self._flush_now()
+                if self._deferred:
+                    self._drain()
+            finally:
+                self._busy = False
+            timer = self._timer
+            if timer is None or timer is threading.current_thread():
+                return None
+            self._timer = None
+            self._timer_idle = True
+            self._wake.put(None)  # it wakes, sees it is no longer the timer, and ends
+            # The next timer gets a queue of its own: should this one outlive
+            # the wait for it, it must not take the next one's tokens.
+            self._wake = queue.SimpleQueue()
+            return timer
+        finally:
+            lock.release()
+
+    def _after_fork_in_parent(self) -> None:
+        """Right after a fork, in the parent: a timer is needed at once only if
+        records are still pending (the commit before the fork failed)."""
+        if self._pending and self._timer is None and self.commit_interval and not self._closed:
+            with contextlib.suppress(Exception):  # no thread to be had: the next record tries
+                self._start_timer()
+                self._timer_idle = False
+                self._wake.put(None)
+
+    def _commit_at_exit(self) -> None:
+        """A multiprocessing child is ending (see _commit_pending_at_exit):
+        commit what is pending and, from now on, every record at once, since
+        the process ends with os._exit() and logging.shutdown() never runs."""
+        lock = self.lock
+        if lock is None or self._pid != os.getpid():
+            return
+        with lock:
+            self._exiting = True
+            self._default_policy = False  # so that _accept sees _exiting
+        self.flush()
+
     def _after_fork(self) -> None:
         """In a forked child: drop the parent's file and records, start afresh."""
         if self._cf is not None:
@@ -735,6 +841,8 @@ class CaptureHandler(logging.Handler):
         self._timer = None
         self._wake = queue.SimpleQueue()
         self._timer_idle = True
+        self._exiting = False
+        self._default_policy = type(self).shouldCommit is CaptureHandler.shouldCommit
         self._pid = os.getpid()
         self._forked = True
         self._fallback = False
@@ -773,12 +881,111 @@ def _timer_loop(ref: weakref.ReferenceType[CaptureHandler], wake: queue.SimpleQu
 _live_handlers: weakref.WeakSet[CaptureHandler] = weakref.WeakSet()
 
 
-def _reinit_after_fork() -> None:
+def _before_fork() -> None:
+    """Commit every handler's pending records and stop their timers; then
+    wait for the timers to end (a timer that had woken up already may be
+    waiting for a handler another thread is inside: see _FORK_WAIT)."""
+    with contextlib.suppress(Exception):  # a fork hook must not fail the fork
+        timers = [handler._before_fork() for handler in list(_live_handlers)]
+        for timer in timers:
+            if timer is not None:
+                timer.join(_FORK_WAIT)
+
+
+def _after_fork_in_parent() -> None:
+    with contextlib.suppress(Exception):
+        for handler in list(_live_handlers):
+            handler._after_fork_in_parent()
+
+
+def _after_fork_in_child() -> None:
     for handler in list(_live_handlers):
         handler._after_fork()
+    _watch_multiprocessing_exit()
 
 
-os.register_at_fork(after_in_child=_reinit_after_fork)
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)
+
+# How long a fork hook waits for a handler another thread is inside, and for
+# a stopped timer to end. Both take microseconds; the bound only matters when
+# the other thread waits in turn for a lock the forking thread holds (a
+# __repr__ of a logged object taking the application's lock, say): the fork
+# then goes ahead as it would without capturelog, instead of deadlocking.
+_FORK_WAIT = 1.0
+
+# A forked multiprocessing child (start methods fork and forkserver; Pool and
+# ProcessPoolExecutor workers too) ends with os._exit() once multiprocessing's
+# exit finalizers have run (multiprocessing.util._exit_function): the atexit
+# functions it inherited, logging.shutdown() among them, never run (up to
+# Python 3.12 none at all; from 3.13 only those registered in the child). So
+# in any multiprocessing child the handlers commit from a finalizer of their
+# own, run after multiprocessing's (a queue's feeder flushes at -5) and those
+# of most programs; records logged after it, by a later finalizer or by a
+# thread that exit joins (up to 3.12 exit joins threads after the
+# finalizers), are committed one by one.
+#
+# A child clears the finalizers it inherited when it starts (in
+# BaseProcess._bootstrap, after the fork hooks and after a spawned child has
+# imported the main module, which may make a handler), then runs the "after
+# fork" callbacks registered with multiprocessing: one of those registers the
+# finalizer. Nothing here imports multiprocessing: a program that has not
+# imported it has no multiprocessing children.
+_EXIT_PRIORITY = -1000
+_exit_finalizer: Any = None  # multiprocessing.util.Finalize, while registered
+_watching = 0  # the process (a pid) whose multiprocessing children are watched
+
+
+def _watch_multiprocessing_exit() -> None:
+    """Make every multiprocessing child started from here, or being started
+    (this one, during a spawned child's import of the main module), commit at
+    its exit; and this one if it is a child already running."""
+    global _watching  # noqa: PLW0603 - one registration per process
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    if _watching != os.getpid():
+        _watching = os.getpid()
+        # The registry holds its object weakly: the function serves as one.
+        util.register_after_fork(_arm_exit_commit, _arm_exit_commit)
+    process = sys.modules.get("multiprocessing.process")
+    if process is not None and process.parent_process() is not None:
+        _arm_exit_commit()
+
+
+def _arm_exit_commit(_: object = None) -> None:
+    """Register _commit_pending_at_exit with multiprocessing, unless it is
+    (a child's start clears what it inherited)."""
+    global _exit_finalizer  # noqa: PLW0603 - one finalizer per process
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or (_exit_finalizer is not None and _exit_finalizer.still_active()):
+        return
+    _exit_finalizer = util.Finalize(None, _commit_pending_at_exit, exitpriority=_EXIT_PRIORITY)
+
+
+def _commit_pending_at_exit() -> None:
+    for handler in list(_live_handlers):
+        with contextlib.suppress(Exception):
+            handler._commit_at_exit()
+
+
+def _check_arguments(
+    commit_every: int,
+    commit_interval: float | None,
+    commit_level: int | str,
+    compression_level: int,
+) -> int:
+    """Refuse bad arguments with ValueError; return commit_level as a number."""
+    if commit_every < 1:
+        raise ValueError(f"commit_every must be at least 1, not {commit_every}")
+    if commit_interval is not None and commit_interval < 0:
+        raise ValueError(f"commit_interval must be >= 0 or None, not {commit_interval}")
+    if not -1 <= compression_level <= 9:
+        raise ValueError(f"compression_level must be -1..9, not {compression_level}")
+    return level_number(commit_level)
 
 
 def level_number(level: int | str) -> int:
@@ -792,8 +999,18 @@ def level_number(level: int | str) -> int:
 
 
 def _program_name() -> str:
-    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
-    return os.path.splitext(program)[0] or "python"
+    """The program's name for ``{program}``: the script's name without
+    ``.py``, the module's for ``python -m pkg.mod`` (``pkg`` for a package's
+    ``__main__``), and "python" when there is no script (``python -c``, stdin,
+    the interactive prompt)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:  # python -m
+        name: str = spec.name
+        return name.removesuffix(".__main__")
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 in {"", "-", "-c"}:
+        return "python"
+    return os.path.splitext(os.path.basename(argv0))[0] or "python"
 
 
 def _origin_metadata() -> bytes:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from capturelog import CaptureFile, CaptureHandler, InvalidCaptureFile, ReplayReader
+from capturelog._codec import unpack_data
 
 ATTRIBUTES = [
     "name", "msg", "levelname", "levelno", "pathname", "filename", "module", "exc_text",
@@ -82,7 +83,8 @@ for t in threads: t.join()
 logging.shutdown()
 json.dump([
     {"message": r.getMessage(), "seq": i + 1, "attrs": {k: getattr(r, k) for k in %(attrs)s},
-     "extra": {k: repr(getattr(r, k)) for k in ("request_id", "sizes", "nested", "obj") if hasattr(r, k)}}
+     "extra": {k: repr(getattr(r, k))
+               for k in ("request_id", "sizes", "nested", "obj") if hasattr(r, k)}}
     for i, r in enumerate(seen)
 ], open(out, "w"))
 """.replace("%(attrs)s", repr(ATTRIBUTES))
@@ -90,7 +92,11 @@ json.dump([
 
 def run_script(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result
@@ -209,7 +215,7 @@ def test_should_commit_can_be_overridden(tmp_path: Path) -> None:
     """A subclass decides when to commit, as with MemoryHandler.shouldFlush."""
 
     class EveryOther(CaptureHandler):
-        def shouldCommit(self, record: logging.LogRecord) -> bool:  # noqa: N802
+        def shouldCommit(self, record: logging.LogRecord) -> bool:
             return record.msg == "commit now"
 
     h = EveryOther(tmp_path / "o.capture", commit_interval=None)
@@ -240,8 +246,6 @@ def test_appends_to_an_existing_file_and_records_origin(tmp_path: Path) -> None:
     with ReplayReader(path) as reader:
         assert [r.getMessage() for r in reader] == ["run 0", "run 1"]
     with CaptureFile(path) as cf:
-        from capturelog._codec import unpack_data
-
         origin = unpack_data(cf.get_metadata() or b"")
     assert origin["pid"] == os.getpid()
     assert origin["schema"] == "capturelog/1"
@@ -253,6 +257,142 @@ def test_pid_in_the_file_name(tmp_path: Path) -> None:
     h = CaptureHandler(tmp_path / "app-{pid}.capture")
     assert h.baseFilename == str(tmp_path / f"app-{os.getpid()}.capture")
     h.close()
+
+
+def test_program_under_python_c_is_python(tmp_path: Path) -> None:
+    """{program} is "python" when there is no script (python -c), never "-c"."""
+    code = (
+        "import sys, logging\n"
+        "from capturelog import CaptureHandler\n"
+        "h = CaptureHandler(sys.argv[1] + '/app-{program}.capture')\n"
+        "print(h.baseFilename)\n"
+        "h.close()\n"
+    )
+    result = run_script(code, str(tmp_path))
+    assert result.stdout.strip() == str(tmp_path / "app-python.capture")
+
+
+def test_a_new_file_is_small(tmp_path: Path) -> None:
+    """A file of a few records is its header and master nodes (86,016 bytes),
+    of which only the used parts take space on disk."""
+    h = CaptureHandler(tmp_path / "small.capture", commit_interval=None)
+    log = log_to(h, "small")
+    for i in range(3):
+        log.warning("record %d", i)
+    h.close()
+    stat = os.stat(h.baseFilename)
+    assert stat.st_size == 86016
+    assert stat.st_blocks * 512 <= 32 * 1024
+    with ReplayReader(h.baseFilename) as reader:
+        assert [r.getMessage() for r in reader] == ["record 0", "record 1", "record 2"]
+
+
+def test_an_empty_file_becomes_a_capture_file(tmp_path: Path) -> None:
+    """An empty file (touch, logrotate's create) is taken as a new capture file,
+    by the handler and by a writer, keeping its permissions; a reader refuses it."""
+    path = tmp_path / "rotated.capture"
+    path.touch()
+    os.chmod(path, 0o640)
+    with pytest.raises(InvalidCaptureFile, match="empty"):
+        CaptureFile(path)
+    h = CaptureHandler(path, commit_interval=None)
+    log_to(h, "empty").info("into the empty file")
+    h.close()
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    with ReplayReader(path) as reader:
+        assert [r.getMessage() for r in reader] == ["into the empty file"]
+    other = tmp_path / "engine.capture"
+    other.touch()
+    with CaptureFile(other, to_write=True) as cf:
+        cf.add_record("first")
+        cf.commit()
+    with CaptureFile(other) as cf:
+        assert list(cf) == ["first"]
+
+
+EMPTY_RACE = r"""
+import logging, sys
+from capturelog import CaptureHandler
+sys.stdin.readline()  # all start together
+h = CaptureHandler(sys.argv[1], commit_interval=None)
+print(h.baseFilename, flush=True)
+log = logging.getLogger("race")
+log.addHandler(h)
+log.warning("from %s", sys.argv[2])
+h.close()
+"""
+
+
+def test_processes_starting_on_one_empty_file_lose_nothing(tmp_path: Path) -> None:
+    """Four processes open the same empty file at once: one makes it a capture
+    file, the others write beside it (name.<pid>), and no record is lost."""
+    path = tmp_path / "shared.capture"
+    path.touch()
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", EMPTY_RACE, str(path), str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    names = set()
+    for child in children:
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        names.add(out.strip())
+    assert str(path) in names
+    messages = []
+    for name in names:
+        with ReplayReader(name) as reader:
+            messages += [r.getMessage() for r in reader]
+    assert sorted(messages) == [f"from {n}" for n in range(4)]
+
+
+def test_missing_directories_are_made(tmp_path: Path) -> None:
+    """A file in directories that do not exist yet: they are made."""
+    path = tmp_path / "logs" / "app" / "x.capture"
+    h = CaptureHandler(path, commit_interval=None)
+    log_to(h, "dirs").info("made")
+    h.close()
+    with ReplayReader(path) as reader:
+        assert reader[1].getMessage() == "made"
+
+
+FAILED_HANDLERS = r"""
+import sys
+from capturelog import CaptureHandler
+kept = []
+for kwargs in ({"commit_level": "BOGUS"}, {"commit_every": 0}, {"compression_level": 12}):
+    try:
+        CaptureHandler(sys.argv[1], **kwargs)
+    except ValueError as exc:
+        kept.append(exc)  # the traceback keeps the half-made handler alive, if any
+    else:
+        raise SystemExit("accepted " + repr(kwargs))
+try:
+    CaptureHandler(sys.argv[2])
+except Exception as exc:  # not a capture file
+    kept.append(exc)
+print(len(kept))
+"""
+
+
+def test_a_handler_that_fails_to_construct_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Bad arguments or a file that cannot be used raise, and nothing is left
+    for logging.shutdown() to trip on at exit (no file made either)."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a capture file\n")
+    result = run_script(FAILED_HANDLERS, str(tmp_path / "bad.capture"), str(notes))
+    assert result.stdout.strip() == "4"
+    assert result.stderr == ""
+    assert not (tmp_path / "bad.capture").exists()
 
 
 def test_many_threads_lose_nothing(tmp_path: Path) -> None:
@@ -452,7 +592,9 @@ def test_sigkill_keeps_old_records_errors_and_the_idle_tail(tmp_path: Path) -> N
     """Killed with SIGKILL: records older than one commit interval, every ERROR
     that was logged, and the tail logged before going idle are all there."""
     path = tmp_path / "killed.capture"
-    child = subprocess.Popen([sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout is not None
     lines = []
     for line in child.stdout:
@@ -477,7 +619,9 @@ def test_sigkill_while_busy_keeps_everything_older_than_an_interval(tmp_path: Pa
     """Killed mid-stream: every record logged more than one commit interval (plus
     scheduling slack) before the kill is there, and so is every ERROR."""
     path = tmp_path / "busy.capture"
-    child = subprocess.Popen([sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout is not None
     lines: list[list[str]] = []
     for line in child.stdout:
@@ -491,7 +635,9 @@ def test_sigkill_while_busy_keeps_everything_older_than_an_interval(tmp_path: Pa
     child.wait()
     with ReplayReader(path) as reader:
         messages = [r.getMessage() for r in reader]
-    old = [int(line[1]) for line in lines if line[0] == "logged" and float(line[2]) < killed_at - 0.5]
+    old = [
+        int(line[1]) for line in lines if line[0] == "logged" and float(line[2]) < killed_at - 0.5
+    ]
     assert old, "the child logged nothing long enough before the kill"
     assert len(messages) >= max(old)
     assert messages[: max(old)] == [

@@ -59,8 +59,11 @@ def read(lib: str, path: Path) -> tuple[list[bytes], bytes | None, int]:
         cf.close()
 
 
+BOTH_WAYS = [("capturelog", "reference"), ("reference", "capturelog")]
+
+
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize(("writer", "reader"), [("capturelog", "reference"), ("reference", "capturelog")])
+@pytest.mark.parametrize(("writer", "reader"), BOTH_WAYS)
 def test_files_cross_over_with_every_record_and_metadata(
     tmp_path: Path, case: str, writer: str, reader: str
 ) -> None:
@@ -82,7 +85,7 @@ def test_files_cross_over_with_every_record_and_metadata(
 
 
 @pytest.mark.parametrize("case", ["empty", "fan-out", "three levels", "larger than a block"])
-@pytest.mark.parametrize(("first", "second"), [("capturelog", "reference"), ("reference", "capturelog")])
+@pytest.mark.parametrize(("first", "second"), BOTH_WAYS)
 def test_each_side_appends_to_the_others_file(
     tmp_path: Path, case: str, first: str, second: str
 ) -> None:
@@ -161,7 +164,52 @@ def test_our_writer_keeps_a_reference_writer_out(tmp_path: Path) -> None:
         "    print('refused')\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     ours.close()
     assert result.stdout.strip() == "refused", result.stderr
+
+
+def test_the_reference_reads_and_appends_to_a_new_small_file(tmp_path: Path) -> None:
+    """A new file is only its header and master nodes (it grows as data comes);
+    the reference reads it, appends enough to grow it many times, and both
+    sides read the result, then we append again."""
+    path = tmp_path / "small.capture"
+    with CaptureFile(path, to_write=True, initial_metadata=b"ours") as cf:
+        for i in range(3):
+            cf.add_record(b"first %d" % i)
+        cf.commit()
+    assert path.stat().st_size == 86016
+    assert read("reference", path) == ([b"first %d" % i for i in range(3)], b"ours", 3)
+    ref = reference.CaptureFile(str(path), to_write=True)
+    extra = [b"ref %d " % i * 40 for i in range(20000)]
+    for record in extra:
+        ref.add_record(record)
+    ref.commit()
+    ref.close()
+    with CaptureFile(path, to_write=True) as cf:
+        cf.add_record(b"last")
+        cf.commit()
+    expected = [b"first %d" % i for i in range(3)] + extra + [b"last"]
+    for lib in LIBS:
+        assert read(lib, path) == (expected, b"ours", len(expected))
+
+
+def test_an_empty_file_taken_as_new_is_read_by_the_reference(tmp_path: Path) -> None:
+    """An empty file our writer made into a capture file is one the reference
+    reads and appends to."""
+    path = tmp_path / "touched.capture"
+    path.touch()
+    with CaptureFile(path, to_write=True) as cf:
+        cf.add_record(b"one")
+        cf.commit()
+    ref = reference.CaptureFile(str(path), to_write=True)
+    ref.add_record(b"two")
+    ref.commit()
+    ref.close()
+    for lib in LIBS:
+        assert read(lib, path)[0] == [b"one", b"two"]

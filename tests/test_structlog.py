@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import structlog
 
-from capturelog import CaptureHandler, ReplayReader
+from capturelog import CaptureFile, CaptureHandler, ReplayReader
 from capturelog.structlog import CaptureLoggerFactory, CaptureProcessor
 
 
@@ -26,7 +27,10 @@ def test_factory_stores_the_final_event_dict(tmp_path: Path) -> None:
     path = tmp_path / "events.capture"
     factory = CaptureLoggerFactory(path, commit_every=10)
     structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso")],
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+        ],
         logger_factory=factory,
     )
     log = structlog.get_logger("shop").bind(user="ann")
@@ -59,7 +63,8 @@ def test_exceptions_are_kept_as_data_and_text(tmp_path: Path) -> None:
     with ReplayReader(path) as reader:
         event = reader.event(1)
         assert event["exception"][0]["exc_type"] == "KeyError"
-        assert event["exception"][0]["frames"][-1]["name"] == "test_exceptions_are_kept_as_data_and_text"
+        frames = event["exception"][0]["frames"]
+        assert frames[-1]["name"] == "test_exceptions_are_kept_as_data_and_text"
         assert event["exc_text"].endswith("KeyError: 'key'")
         assert reader[1].exc_text == event["exc_text"]
         assert reader[1].levelno == logging.ERROR
@@ -99,7 +104,9 @@ def test_tee_processor_and_stdlib_records_share_a_file(tmp_path: Path) -> None:
     std.warning("a stdlib record %d", 2)
     handler.close()
     with ReplayReader(path) as reader:
-        assert reader.event(1) == {"event": "tee.me", "n": 1, "level": "info"}
+        event = reader.event(1)
+        assert isinstance(event.pop("timestamp"), float)
+        assert event == {"event": "tee.me", "n": 1, "level": "info"}
         assert reader[2].getMessage() == "a stdlib record 2"
     # The event went on down the chain unchanged.
     assert downstream.logger.calls[0].args == ("event='tee.me' n=1 level='info'",)
@@ -114,7 +121,10 @@ def test_stdlib_route_keeps_the_event_dict(tmp_path: Path) -> None:
     std.propagate = False
     std.setLevel(logging.INFO)
     structlog.configure(
-        processors=[structlog.stdlib.add_log_level, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
     )
@@ -137,5 +147,75 @@ def test_capturelog_imports_without_structlog() -> None:
         "except ImportError as exc:\n"
         "    print('optional' if 'capturelog[structlog]' in str(exc) else exc)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.stdout.strip() == "optional", result.stderr
+
+
+@pytest.mark.parametrize("chain", ["default", "none", "iso"])
+def test_every_event_keeps_the_time_it_was_logged(tmp_path: Path, chain: str) -> None:
+    """With structlog's default chain (its renderer folds the time into a
+    string), with no processor at all, and with a TimeStamper, each stored
+    event carries the time it was logged; a chain's own timestamp is kept."""
+    path = tmp_path / "times.capture"
+    factory = CaptureLoggerFactory(path)
+    if chain == "default":
+        structlog.configure(logger_factory=factory)
+    elif chain == "none":
+        structlog.configure(processors=[], logger_factory=factory)
+    else:
+        structlog.configure(
+            processors=[structlog.processors.TimeStamper(fmt="iso")], logger_factory=factory
+        )
+    before = time.time()
+    structlog.get_logger().info("tick", n=1)
+    after = time.time()
+    factory.close()
+    with ReplayReader(path) as reader:
+        record = reader[1]
+        assert before - 0.001 <= record.created <= after + 0.001
+        stamp = reader.event(1)["timestamp"]
+        assert isinstance(stamp, str) if chain == "iso" else before <= stamp <= after
+
+
+# Built at run time, so that no source line a traceback quotes holds them.
+PASSWORD = "-".join(["hunter", "2"])
+API_KEY = "-".join(["sk", "live", "SECRET"])
+
+
+def login(user: str, password: str) -> None:
+    api_key = API_KEY  # noqa: F841 - a local the traceback would show
+    raise PermissionError(f"bad password for {user}")
+
+
+@pytest.mark.parametrize("route", ["factory", "processor"])
+def test_exception_locals_are_stored_only_when_asked(tmp_path: Path, route: str) -> None:
+    """log.exception() keeps the frames but not their local variables (a
+    password, an API key) unless show_locals=True."""
+    for show_locals in (False, True):
+        path = tmp_path / f"{route}-{show_locals}.capture"
+        if route == "factory":
+            factory = CaptureLoggerFactory(path, show_locals=show_locals)
+            structlog.configure(processors=[], logger_factory=factory)
+            handler = factory.handler
+        else:
+            processor = CaptureProcessor(path, show_locals=show_locals)
+            structlog.configure(
+                processors=[processor, structlog.processors.KeyValueRenderer()],
+                logger_factory=structlog.testing.CapturingLoggerFactory(),
+            )
+            handler = processor.handler
+        try:
+            login("ann", PASSWORD)
+        except PermissionError:
+            structlog.get_logger().exception("login.failed")
+        handler.close()
+        with CaptureFile(path, encoding=None) as cf:
+            raw = b"".join(cf)
+        with ReplayReader(path) as reader:
+            frames = reader.event(1)["exception"][0]["frames"]
+        assert frames[-1]["name"] == "login"
+        assert (PASSWORD in str(frames)) is show_locals
+        assert (PASSWORD.encode() in raw) is show_locals
+        assert (API_KEY.encode() in raw) is show_locals
