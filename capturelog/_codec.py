@@ -52,6 +52,7 @@ from collections.abc import Callable, Collection
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path, PosixPath, PurePath, PurePosixPath, PureWindowsPath, WindowsPath
+from time import time as _now  # datetime.time is "time" here
 from typing import Any
 
 import msgpack
@@ -972,8 +973,11 @@ class RecordEncoder:
         return packed
 
     def encode_event(self, event: dict[str, Any]) -> bytes:
-        """A structlog event dict (already processed) as one ``event`` map."""
-        data = {"k": EVENT_KIND, "v": SCHEMA, "ev": event}
+        """A structlog event dict (already processed) as one ``event`` map,
+        with the time it is stored first (as a ``log`` map's), so every event
+        has a time the reader and the time search can read, whatever the
+        processor chain made of ``timestamp``."""
+        data = {"c": _now(), "k": EVENT_KIND, "v": SCHEMA, "ev": event}
         return self._pack(data, None)
 
     def _pack(self, data: dict[str, Any], record: logging.LogRecord | None) -> bytes:
@@ -1198,7 +1202,9 @@ class RecordDecoder:
         levelno = logging.getLevelName(level)
         if not isinstance(levelno, int):
             levelno = logging.INFO
-        created = _timestamp(event.get("timestamp"))
+        created = data.get("c")
+        if type(created) is not float:  # stored before events carried a time
+            created = _timestamp(event.get("timestamp"))
         attrs: dict[str, Any] = {
             "name": _text(event.get("logger", event.get("logger_name", "structlog"))),
             "msg": event,

@@ -153,11 +153,13 @@ def test_capturelog_imports_without_structlog() -> None:
     assert result.stdout.strip() == "optional", result.stderr
 
 
-@pytest.mark.parametrize("chain", ["default", "none", "iso"])
+@pytest.mark.parametrize("chain", ["default", "none", "iso", "clock"])
 def test_every_event_keeps_the_time_it_was_logged(tmp_path: Path, chain: str) -> None:
     """With structlog's default chain (its renderer folds the time into a
-    string), with no processor at all, and with a TimeStamper, each stored
-    event carries the time it was logged; a chain's own timestamp is kept."""
+    string), with no processor at all, with a TimeStamper, and with one whose
+    format no reader can turn into a time (``%H:%M:%S``), each stored event
+    carries the time it was logged (and the time search finds it); a
+    chain's own timestamp is kept."""
     path = tmp_path / "times.capture"
     factory = CaptureLoggerFactory(path)
     if chain == "default":
@@ -165,8 +167,9 @@ def test_every_event_keeps_the_time_it_was_logged(tmp_path: Path, chain: str) ->
     elif chain == "none":
         structlog.configure(processors=[], logger_factory=factory)
     else:
+        fmt = "iso" if chain == "iso" else "%H:%M:%S"
         structlog.configure(
-            processors=[structlog.processors.TimeStamper(fmt="iso")], logger_factory=factory
+            processors=[structlog.processors.TimeStamper(fmt=fmt)], logger_factory=factory
         )
     before = time.time()
     structlog.get_logger().info("tick", n=1)
@@ -176,7 +179,8 @@ def test_every_event_keeps_the_time_it_was_logged(tmp_path: Path, chain: str) ->
         record = reader[1]
         assert before - 0.001 <= record.created <= after + 0.001
         stamp = reader.event(1)["timestamp"]
-        assert isinstance(stamp, str) if chain == "iso" else before <= stamp <= after
+        assert isinstance(stamp, str) if chain in ("iso", "clock") else before <= stamp <= after
+        assert [r.capture_seq for r in reader.records(since=before - 1)] == [1]
 
 
 # Built at run time, so that no source line a traceback quotes holds them.
