@@ -120,7 +120,7 @@ def _describe_file(out: TextIO, reader: ReplayReader, index: int, raw: int) -> N
     size = os.path.getsize(path)
     ratio = f"{raw / data_size:.1f}" if data_size > 0 else "-"
     out.write(
-        f"size:        {size:,} bytes on disk, {data_size:,} bytes of data for {raw:,} bytes of"
+        f"size:        {size:,} bytes, {data_size:,} bytes of data for {raw:,} bytes of"
         f" records (compression ratio {ratio})\n"
     )
 
@@ -135,9 +135,10 @@ def _writer_text(origin: dict[str, Any]) -> str:
     zone = origin.get("timezone")
     offset = origin.get("utc_offset")
     if zone or isinstance(offset, int):
-        utc = (
-            f"UTC{offset // 3600:+03d}:{offset % 3600 // 60:02d}" if isinstance(offset, int) else ""
-        )
+        utc = ""
+        if isinstance(offset, int):
+            sign, size = ("-", -offset) if offset < 0 else ("+", offset)
+            utc = f"({sign}{size // 3600:02d}:{size % 3600 // 60:02d})"
         parts.append("time zone " + " ".join(text_of(p) for p in (zone, utc) if p))
     opened = origin.get("opened")
     if isinstance(opened, (int, float)):
