@@ -9,40 +9,64 @@ chain from the first to the committed end; every index node's children are
 in order and written before it; records come in file order; and the items
 the index points at tile each block exactly (the only other bytes a block
 may hold are metadata items that were replaced since).
+
+What is damage and what is not: a file that cannot be read, or that is not a
+capture file, is an error (raised), never a report. Records are checked as
+the engine stores them; they are decoded as capturelog's log records only in a
+file that holds those (the rule ``ReplayReader`` uses), so a sound file written
+with the plain engine API is sound.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import _locking
 from ._blocks import View, node_order_problem
-from ._codec import unpack_data
+from ._codec import EVENT_KIND, LOGGING_KIND, unpack_data
 from ._format import (
     COORD,
+    HEADER,
+    MAGIC,
+    OLD_MAGIC,
     SIZE,
+    Config,
     FormatError,
     decode_header,
     decode_master_node,
     full_node_struct,
 )
 from .capturefile import CaptureFile
-from .exceptions import CaptureFileError
+from .exceptions import CaptureFileError, InvalidCaptureFile
+from .replay import origin_of
 
-__all__ = ["Report", "verify"]
+__all__ = ["Report", "is_log_map", "read_layout", "verify"]
+
+# Kinds of records a file holds, as verify decides them.
+LOG = "log"  # capturelog's log records (msgpack maps): each is decoded
+PLAIN = "plain"  # records of the engine's own use (any bytes): not decoded
 
 
 @dataclass
 class Report:
     """What a check found: ``problems`` are damage; ``notes`` are states a
-    sound file can be in (such as a master node torn by a crash)."""
+    sound file can be in (such as a master node torn by a crash).
+
+    ``kind`` says how records were checked: ``"log"`` (each decoded as a
+    capturelog record), ``"plain"`` (the file holds records of the engine's
+    own use, checked as stored), or ``""`` (not decided: no record could be
+    read, or ``decode_records`` was off).
+    """
 
     path: str
     records: int = 0
     blocks: int = 0
     index_nodes: int = 0
+    kind: str = ""
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -52,40 +76,147 @@ class Report:
 
 
 def verify(
-    path: str, decode_records: bool = True, progress: Callable[[int, int], None] | None = None
+    path: str | os.PathLike[str],
+    decode_records: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
-    """Check ``path`` completely. ``decode_records`` also unpacks each record as
-    msgpack (right for files written by capturelog). ``progress(done, total)``
-    is called now and then with records checked so far."""
+    """Check ``path`` completely.
+
+    Args:
+        path: the capture file.
+        decode_records: decode each record as a capturelog log record when
+            the file holds those (its metadata says capturelog wrote it, or
+            its first readable record is a capturelog map); a file of other
+            records is checked as stored. False never decodes records.
+        progress: called now and then as ``progress(done, total)`` with
+            records checked so far.
+
+    Returns:
+        The report: sound, or the damage found and where.
+
+    Raises:
+        OSError: the file cannot be read (missing, a directory, no permission).
+        InvalidCaptureFile: it is not a capture file, or is of another
+            format version.
+    """
+    path = os.fspath(path)
     report = Report(path)
-    _check_master_nodes(path, report)
+    with open(path, "rb") as f:  # a directory or a missing file fails here
+        fd = f.fileno()
+        config, header_problem = read_layout(path, fd)
+        _check_master_nodes(fd, config, report)
+    if header_problem:
+        # The engine opens no file whose header is damaged; salvage proves
+        # the layout from the master nodes instead.
+        report.problems.insert(0, f"header: {header_problem}")
+        report.problems.append(
+            "the rest of the file is not checked: a file whose header is damaged does not open"
+        )
+        return report
     try:
         cf = CaptureFile(path, encoding=None)
-    except (CaptureFileError, OSError) as exc:
+    except CaptureFileError as exc:
         report.problems.append(str(exc))
         return report
     with cf:
         view = cf._view
         starts = _check_blocks(cf, view, report)
-        _Tree(cf, view, starts, report, decode_records, progress).check()
+        tree = _Tree(cf, view, starts, report, decode_records=decode_records, progress=progress)
+        tree.check()
     return report
 
 
-def _check_master_nodes(path: str, report: Report) -> None:
+def is_log_map(payload: bytes | bytearray) -> bool:
+    """Whether a record is one of capturelog's log records (a msgpack map of
+    kind ``log`` or ``event``), as ``ReplayReader`` tells them from plain ones."""
     try:
-        with open(path, "rb") as f:
-            config = decode_header(f.read(4096))
-            # Under the shared master-node lock, as readers take it: a writer
-            # committing right now cannot show us a half-written node.
-            span = (config.page_size, 2 * config.master_size)
-            _locking.lock_range(f.fileno(), *span, exclusive=False)
+        value = unpack_data(bytes(payload))
+    except Exception:
+        return False
+    return type(value) is dict and value.get("k") in (LOGGING_KIND, EVENT_KIND)
+
+
+def read_layout(path: str, fd: int) -> tuple[Config, str]:
+    """The file's layout, and what is wrong with its header ("" if nothing).
+
+    The header has no checksum, but the master nodes have CRCs over a length
+    the layout sets. So a header that is damaged (or whose magic bytes are)
+    is replaced by the layout under which a master node's CRC matches, if
+    one does; the second value then says what was wrong with the header.
+
+    Raises:
+        InvalidCaptureFile: not a capture file (empty, too short, or neither
+            its header nor a master node says it is one), or written in a
+            format version this capturelog does not read.
+    """
+    head = os.pread(fd, 4096, 0)
+    if not head:
+        raise InvalidCaptureFile(f"{path}: not a capture file (the file is empty)")
+    try:
+        return decode_header(head), ""
+    except FormatError as exc:
+        problem = str(exc)
+    magic = head.startswith((MAGIC, OLD_MAGIC))
+    version = HEADER.unpack_from(head)[1] if len(head) >= HEADER.size else 0
+    for config in _candidate_layouts(head):
+        if _master_node_proves(fd, config):
+            if not magic:
+                problem = "wrong magic bytes"
+            return (
+                config,
+                f"{problem} (the master nodes show the layout: page size"
+                f" {config.page_size}, block size {config.block_size})",
+            )
+    if not magic or len(head) < HEADER.size:
+        if magic or MAGIC.startswith(head) or OLD_MAGIC.startswith(head):
+            raise InvalidCaptureFile(f"{path}: not a capture file (too short: {len(head)} bytes)")
+        raise InvalidCaptureFile(f"{path}: not a capture file (wrong magic bytes)")
+    if version != 2:
+        raise InvalidCaptureFile(f"{path}: {problem}")
+    return Config(), problem
+
+
+def _candidate_layouts(head: bytes) -> list[Config]:
+    """Layouts to try when the header is damaged: its own sizes where they
+    are plausible, the defaults, and every block size up to 64 pages."""
+    pages = [4096]
+    blocks = [32768]
+    if len(head) >= HEADER.size:
+        _, _, page, block, _ = HEADER.unpack_from(head)
+        if 256 <= page <= 1 << 20 and not page & (page - 1):
+            pages.insert(0, page)
+        if 0 < block <= 64 << 20:
+            blocks.insert(0, block)
+    found: list[Config] = []
+    for page in dict.fromkeys(pages):
+        for block in dict.fromkeys([*blocks, *(page * k for k in range(1, 65))]):
+            if block % page == 0:
+                found.append(Config(page, block))
+    return found
+
+
+def _master_node_proves(fd: int, config: Config) -> bool:
+    size = config.master_size
+    for start in config.node_positions:
+        node = os.pread(fd, size, start)
+        if len(node) == size and struct.unpack_from(">L", node)[0] == zlib.crc32(node[4:]):
             try:
-                raw = os.pread(f.fileno(), 2 * config.master_size, config.page_size)
-            finally:
-                _locking.unlock_range(f.fileno(), *span)
-    except (FormatError, OSError) as exc:
-        report.problems.append(f"header: {exc}")
-        return
+                decode_master_node(node, config)
+            except FormatError:
+                continue
+            return True
+    return False
+
+
+def _check_master_nodes(fd: int, config: Config, report: Report) -> None:
+    # Under the shared master-node lock, as readers take it: a writer
+    # committing right now cannot show us a half-written node.
+    span = (config.page_size, 2 * config.master_size)
+    _locking.lock_range(fd, *span, exclusive=False)
+    try:
+        raw = os.pread(fd, 2 * config.master_size, config.page_size)
+    finally:
+        _locking.unlock_range(fd, *span)
     size = config.master_size
     valid: dict[str, int] = {}
     broken: dict[str, str] = {}
@@ -146,6 +277,7 @@ class _Tree:
         view: View,
         starts: dict[int, int],
         report: Report,
+        *,
         decode_records: bool,
         progress: Callable[[int, int], None] | None,
     ) -> None:
@@ -170,7 +302,9 @@ class _Tree:
     def check(self) -> None:
         view, fan_out = self.view, self.fan_out
         if view.metadata != (0, 0):
-            self.sized_item(*view.metadata, "metadata")
+            metadata = self.sized_item(*view.metadata, "metadata")
+            if self.decode_records and origin_of(metadata) is not None:
+                self.report.kind = LOG  # written by capturelog's handler
         number = 1
         for height in range(len(view.levels), 0, -1):
             level = view.levels[height - 1]
@@ -180,6 +314,14 @@ class _Tree:
                 number += size
         for pos in sorted(self.items):
             self.tile(pos)
+        report = self.report
+        if report.kind == PLAIN:
+            count = report.records
+            which = "its record is" if count == 1 else f"its {count:,} records are"
+            report.notes.append(
+                f"{which} plain (not capturelog log records): checked as the engine stores"
+                " them, not decoded"
+            )
         if self.progress is not None:
             self.progress(self.report.records, view.count)
 
@@ -227,16 +369,20 @@ class _Tree:
         data = self.sized_item(pos, off, what)
         if data is None:
             return
-        if self.decode_records:
+        report = self.report
+        if self.decode_records and not report.kind:
+            # No metadata of capturelog's: the first record that can be read
+            # decides, as it does for ReplayReader.
+            report.kind = LOG if is_log_map(data) else PLAIN
+        if report.kind == LOG:
             try:
                 value = unpack_data(data)
             except Exception as exc:
-                self.problem(f"{what}: not a msgpack value ({exc})")
+                self.problem(f"{what}: not a capturelog record ({exc})")
                 return
             if not isinstance(value, dict):
                 self.problem(f"{what}: not a capturelog record (not a map)")
                 return
-        report = self.report
         report.records += 1
         if self.progress is not None and report.records % 5000 == 0:
             self.progress(report.records, self.view.count)

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from .. import __version__
 from ..exceptions import CaptureFileError
-from . import cat, show, stats, tail, verify
+from . import cat, salvage, show, stats, tail, verify
 from ._common import UsageError
 from ._output import Printer, details, known_fields, normalised
 
@@ -23,7 +23,7 @@ EXIT_CODES = {
     0: "fine",
     1: "an error: a file missing, unreadable, not a capture file, or a record unreadable",
     2: "a usage error: an unknown option or a bad value",
-    3: "verify found damage",
+    3: "verify found damage, or salvage lost records",
 }
 
 
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"capturelog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (cat, tail, show, stats, verify):
+    for command in (cat, tail, show, stats, verify, salvage):
         command.register(commands)
     return parser
 
