@@ -4,7 +4,7 @@ A :class:`View` is one committed (or, for the writer, live) state of the file;
 a :class:`BlockReader` turns coordinates into bytes under a view, with bounded
 caches. Everything read from disk is checked before it is trusted: a damaged
 length or coordinate raises ``InvalidCaptureFile``, never ``struct.error``,
-``zlib.error`` or a giant allocation.
+``CodecError`` or a giant allocation.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import struct
 import sys
 import threading
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -22,6 +21,7 @@ from typing import Any
 
 from ._format import COORD, SIZE, Config
 from ._handoff import Helper, helper_useful
+from ._zlib import CodecError, inflate
 from .exceptions import InvalidCaptureFile
 
 __all__ = ["BlockReader", "View", "Walk", "node_order_problem", "unpack_error"]
@@ -138,19 +138,16 @@ class BlockReader:
 
     def inflate(self, compressed: bytes | memoryview, pos: int) -> bytes:
         """The block at ``pos`` from its compressed bytes, checked."""
-        return self.checked(pos, _inflate, compressed)
+        return self.checked(pos, inflate, compressed)
 
-    def checked(self, pos: int, inflate: Callable[..., tuple[Any, bytes]], *args: Any) -> bytes:
-        """The block at ``pos`` from ``inflate(*args)`` (``_inflate`` here, or
-        its result from a helper thread), if it was exactly one whole zlib
-        stream."""
+    def checked(self, pos: int, inflate: Callable[..., bytes], *args: Any) -> bytes:
+        """The block at ``pos`` from ``inflate(*args)`` (``_zlib.inflate``
+        here, or its result from a helper thread), which raises CodecError
+        unless the bytes were exactly one whole, intact zlib stream."""
         try:
-            inflater, block = inflate(*args)
-        except zlib.error as exc:
+            return inflate(*args)
+        except CodecError as exc:
             raise self.damaged(f"block at {pos} does not decompress ({exc})") from exc
-        if not inflater.eof or inflater.unused_data:
-            raise self.damaged(f"block at {pos} has a wrong length")
-        return block
 
     def read_compressed(self, view: View, pos: int) -> tuple[bytes | memoryview, int]:
         """The compressed bytes of the block at ``pos``, and where the next block starts."""
@@ -376,7 +373,7 @@ class Walk:
         except (InvalidCaptureFile, OSError):
             return  # reported if and when the walk gets to that block
         self._ahead_pos = cursor
-        ahead.post(_inflate, compressed)
+        ahead.post(inflate, compressed)
         self._ready_at = perf_counter() + self._inflate_time
         self._cursor = following
 
@@ -410,11 +407,6 @@ def node_order_problem(node: bytes, pos: int, off: int, data_start: int) -> str:
         return "a child lies after the node"
     return ""
 
-
-def _inflate(compressed: bytes | memoryview) -> tuple[Any, bytes]:
-    """The inflater (to check it ended the stream) and the inflated bytes."""
-    inflater = zlib.decompressobj()
-    return inflater, inflater.decompress(compressed)
 
 
 def unpack_error(exc: struct.error, reader: BlockReader) -> InvalidCaptureFile:

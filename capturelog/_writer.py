@@ -23,7 +23,6 @@ compressed at once.
 from __future__ import annotations
 
 import os
-import zlib
 from collections import deque
 from concurrent.futures import Future
 
@@ -31,6 +30,7 @@ from . import _locking
 from ._blocks import View
 from ._format import SIZE, Config, MasterNodeBuffer, full_node_struct, pack_path_level
 from ._pool import shared_pool
+from ._zlib import compress
 from .exceptions import CaptureFileError
 
 __all__ = ["Appender", "clear_stale_data", "pwrite_all"]
@@ -236,14 +236,14 @@ class Appender:
         future = None
         if self._pool is not None:
             try:
-                future = self._pool.submit(zlib.compress, block, self.level)
+                future = self._pool.submit(compress, block, self.level)
             except RuntimeError:
                 # The interpreter is shutting down (the pool takes no more
                 # work once threads are joined): an atexit commit still works.
                 self._pool = None
         if future is None:
             self._drain(wait=True)  # keep blocks in file order
-            self._write_compressed(zlib.compress(block, self.level))
+            self._write_compressed(compress(block, self.level))
         else:
             self._inflight.append((block, future))
             self._unresolved = True
@@ -264,7 +264,7 @@ class Appender:
                 # GIL this thread holds): compressing it here beats waking one
                 # and waiting, as a commit right after a block fills would
                 # (measured: one-record commits in benchmarks/bench_engine.py).
-                compressed = zlib.compress(block, self.level)
+                compressed = compress(block, self.level)
             else:
                 compressed = future.result()
             inflight.popleft()

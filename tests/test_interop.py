@@ -213,3 +213,49 @@ def test_an_empty_file_taken_as_new_is_read_by_the_reference(tmp_path: Path) -> 
     ref.close()
     for lib in LIBS:
         assert read(lib, path)[0] == [b"one", b"two"]
+
+
+CODEC_ROUND = """
+import os, random, sys
+import capturelog._zlib as codec
+from capturelog import CaptureFile
+path, level, expected = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+assert codec.CODEC_NAME == expected, codec.CODEC_NAME
+rng = random.Random(7)
+records = [b"line %d %s" % (i, rng.randbytes(rng.randrange(0, 40)).hex().encode()) for i in range(20000)]
+with CaptureFile(path, to_write=True, compression_level=level) as cf:
+    cf.add_records(records)
+    cf.commit()
+with CaptureFile(path, encoding=None) as cf:
+    assert list(cf) == records
+"""
+
+
+@pytest.mark.parametrize("backend", ["native", "zlib"])
+@pytest.mark.parametrize("level", [1, 4])
+def test_blocks_from_either_codec_read_everywhere(tmp_path: Path, backend: str, level: int) -> None:
+    """With the native codec and with the stdlib fallback (forced, as where
+    no wheel installs), at the handler's and the engine's levels: a
+    multi-block file reads back, the reference reads it, and the other
+    back end reads it."""
+    import os
+
+    from capturelog import _zlib
+
+    path = tmp_path / "codec.capture"
+    env = dict(os.environ)
+    if backend == "zlib":
+        env["CAPTURELOG_CODEC"] = "zlib"
+    else:
+        env.pop("CAPTURELOG_CODEC", None)
+    expected = "zlib" if backend == "zlib" else _zlib.CODEC_NAME
+    subprocess.run(
+        [sys.executable, "-c", CODEC_ROUND, str(path), str(level), expected],
+        check=True, env=env, timeout=120,
+    )  # fmt: skip
+    with reference.CaptureFile(str(path)) as ref:
+        assert ref.record_count() == 20000
+        assert ref.record_at(20000).startswith("line 19999 ")
+    other = {**env, "CAPTURELOG_CODEC": "zlib"} if backend == "native" else os.environ
+    check = f"from capturelog import CaptureFile; cf = CaptureFile({str(path)!r}); assert len(list(cf)) == 20000"
+    subprocess.run([sys.executable, "-c", check], check=True, env=other, timeout=120)
