@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,10 +28,25 @@ SCRIPT = str(Path(sys.executable).parent / "capturelog")
 SMALL = Config(block_size=4096)  # the layout of the test files: small blocks, many of them
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [SCRIPT, *args], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
-    )
+        [*prefix, SCRIPT, *args], capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+
+
+def unprivileged() -> list[str]:
+    """What to run a command under so that it cannot read a file its mode
+    forbids: nothing for an ordinary user; for root, setpriv dropping the two
+    capabilities that let root read any file (without setpriv, as root, the
+    test is skipped)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: root reads a file whatever its mode")
+    drop = "-dac_override,-dac_read_search"
+    return [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}"]
 
 
 def engine_file(path: Path, count: int, size: int, seed: int, sessions: int = 2) -> list[bytes]:
@@ -80,7 +96,9 @@ def recover(path: Path) -> tuple[list[tuple[int, bytes]], SalvageReport] | None:
         return None
 
 
-def account(path: Path, original: list[bytes]) -> tuple[list[tuple[int, bytes]], SalvageReport] | None:
+def account(
+    path: Path, original: list[bytes]
+) -> tuple[list[tuple[int, bytes]], SalvageReport] | None:
     """Recover ``path`` and check the contract: numbers increase; each record
     is the original record of its number; copied and lost records together
     are exactly 1..total (or 1..tail_after when the count is unknown)."""
@@ -132,7 +150,9 @@ def meaningful_positions(raw: bytes, config: Config = SMALL) -> list[int]:
     return sorted(positions)
 
 
-def test_every_byte_damaged_copies_only_original_records(tmp_path: Path, small: tuple[bytes, list[bytes]]) -> None:
+def test_every_byte_damaged_copies_only_original_records(
+    tmp_path: Path, small: tuple[bytes, list[bytes]]
+) -> None:
     """A byte inverted anywhere that matters: whatever is copied is the
     original record of that number, and copied plus lost is every record."""
     raw, records = small
@@ -150,7 +170,9 @@ def test_every_byte_damaged_copies_only_original_records(tmp_path: Path, small: 
     assert outcomes["all"] > 500 and outcomes["some lost"] > 500, outcomes
 
 
-def test_cut_at_every_length_copies_only_original_records(tmp_path: Path, small: tuple[bytes, list[bytes]]) -> None:
+def test_cut_at_every_length_copies_only_original_records(
+    tmp_path: Path, small: tuple[bytes, list[bytes]]
+) -> None:
     """The file cut short at every length through its data (and every 61st in
     the header and master nodes): records of the intact blocks are copied."""
     raw, records = small
@@ -168,7 +190,9 @@ def test_cut_at_every_length_copies_only_original_records(tmp_path: Path, small:
     assert 0 < min(copied[-500:]) < len(records)
 
 
-def test_a_lost_index_node_is_replaced_by_walking_the_blocks(tmp_path: Path, tall: tuple[bytes, list[bytes]]) -> None:
+def test_a_lost_index_node_is_replaced_by_walking_the_blocks(
+    tmp_path: Path, tall: tuple[bytes, list[bytes]]
+) -> None:
     """The height-3 node over records 1..1,024 damaged: its leaf nodes are
     intact, so the walk proves those records (across the replaced metadata
     between the two writer sessions) and copies them under their numbers."""
@@ -177,7 +201,7 @@ def test_a_lost_index_node_is_replaced_by_walking_the_blocks(tmp_path: Path, tal
     path.write_bytes(raw)
     with CaptureFile(path) as cf:
         view = cf._view
-    pos, off = view.levels[2][0], view.levels[2][1]  # the full node of height 3
+    pos = view.levels[2][0]  # the block of the full node of height 3
     damaged = bytearray(raw)
     damaged[pos + 40] ^= 0xFF  # inside its compressed block
     path.write_bytes(damaged)
@@ -270,7 +294,9 @@ def test_a_sound_file_is_copied_whole_and_the_reference_package_reads_it(tmp_pat
         ref.close()
     assert {k: v for k, v in copied_metadata.items() if k != "salvaged"} == unpack_data(metadata)
     salvaged = copied_metadata["salvaged"]
-    assert salvaged["from"] == str(source) and salvaged["records"] == 3000 and salvaged["lost"] == []
+    assert (
+        salvaged["from"] == str(source) and salvaged["records"] == 3000 and salvaged["lost"] == []
+    )
     assert messages(new) == messages(source)
     assert "copied, with where it came from added" in report.metadata
 
@@ -287,7 +313,9 @@ def test_a_damaged_file_is_salvaged_and_the_loss_reported(tmp_path: Path) -> Non
     assert not report.complete and report.lost and report.total == 3000
     lost = {n for r in report.lost for n in range(r.first, r.last + 1)}
     assert min(lost) == 1 and report.copied == 3000 - len(lost)
-    assert all("damaged block at byte 86,016" in r.reason or "index node" in r.reason for r in report.lost)
+    assert all(
+        "damaged block at byte 86,016" in r.reason or "index node" in r.reason for r in report.lost
+    )
     assert messages(new) == [m for n, m in enumerate(before, 1) if n not in lost]
     ref = reference.CaptureFile(str(new), encoding=None)
     try:
@@ -361,19 +389,25 @@ def test_the_command(tmp_path: Path) -> None:
     result = run("salvage", "--force", str(source), str(new))
     assert result.returncode == 3, result.stderr
     assert "copied " in result.stdout and " of 3,000 records; lost " in result.stdout
-    assert "  lost: records 1.." in result.stdout and "damaged block at byte 86,016" in result.stdout
+    assert (
+        "  lost: records 1.." in result.stdout and "damaged block at byte 86,016" in result.stdout
+    )
     assert len(messages(new)) < 3000
     assert run("salvage", "--force", str(new), str(new)).returncode == 1
 
     text = tmp_path / "notes.txt"
     text.write_text("hello\n")
-    for args, message in (
-        ([str(text), str(tmp_path / "x.capture")], f"{text}: not a capture file (wrong magic bytes)"),
-        ([str(tmp_path / "missing"), str(tmp_path / "x.capture")], f"{tmp_path / 'missing'}: No such file or directory"),
-        ([str(tmp_path), str(tmp_path / "x.capture")], f"{tmp_path}: Is a directory"),
-    ):  # fmt: skip
-        result = run("salvage", *args)
-        assert (result.returncode, result.stderr) == (1, f"capturelog: error: {message}\n")
+    missing = tmp_path / "missing"
+    for source, message in (
+        (text, "not a capture file (wrong magic bytes)"),
+        (missing, "No such file or directory"),
+        (tmp_path, "Is a directory"),
+    ):
+        result = run("salvage", str(source), str(tmp_path / "x.capture"))
+        assert (result.returncode, result.stderr) == (
+            1,
+            f"capturelog: error: {source}: {message}\n",
+        )
         assert not (tmp_path / "x.capture").exists()
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".new")]
 
@@ -403,17 +437,20 @@ def messages_of_prefix(tmp_path: Path, count: int) -> list[str]:
     return messages(again)[:count]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
 def test_an_unreadable_source_is_one_error(tmp_path: Path) -> None:
-    """chmod 000 on the source: exit 1, one line, no NEW."""
+    """chmod 000 on the source: exit 1, one line, no NEW (as root, run
+    without the capabilities that read any file)."""
     source, new = tmp_path / "locked.capture", tmp_path / "new.capture"
     log_file(source, 10)
     source.chmod(0)
     try:
-        result = run("salvage", str(source), str(new))
+        result = run("salvage", str(source), str(new), prefix=tuple(unprivileged()))
     finally:
         source.chmod(0o644)
-    assert (result.returncode, result.stderr) == (1, f"capturelog: error: {source}: Permission denied\n")
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"capturelog: error: {source}: Permission denied\n",
+    )
     assert not new.exists()
 
 
