@@ -92,11 +92,14 @@ class _Filter:
 
     def data_ok(self, data: dict[str, Any]) -> bool:
         """A cheap first test on a stored ``log`` map, before building a record."""
-        if self.levels is not None:
+        levels = self.levels
+        if levels is not None:
             levelno = data.get("l", 0)
             if type(levelno) is not int:
                 levelno = level_value(levelno)
-            if levelno not in self.levels:
+            # Compared here, not through LevelRange.__contains__: this runs
+            # for every record a level filter scans.
+            if levelno < levels.low or (levels.high is not None and levelno > levels.high):
                 return False
         if self.logger:
             name = data.get("n", "root")
