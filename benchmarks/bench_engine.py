@@ -1,10 +1,13 @@
 """capturelog.CaptureFile against the reference CaptureFile==1.2.0, same records, same run.
 
-    python benchmarks/bench_engine.py [--records 300000] [--repeat 3]
+    python benchmarks/bench_engine.py [--records 300000] [--rounds 5]
 
-Prints one row per operation: best-of-N time for each library and the ratio
-ours/reference (lower is better). Both libraries run with their default
-settings (the reference's OS locking is off by default; ours is on).
+Each round times every operation with both libraries, one after the other, so
+that a slow patch of the machine hits both alike. Prints one row per
+operation: the median time for each library and the median of the rounds'
+ratios ours/reference (lower is better), and which codec capturelog ran
+with. Both libraries run with their default settings (the reference's OS
+locking is off by default; ours is on).
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import CaptureFile as reference
 
 import capturelog
+from capturelog._zlib import CODEC_NAME
 
 LEVELS = ["DEBUG", "INFO", "INFO", "INFO", "WARNING", "ERROR"]
 WORDS = "request user cache miss hit db query took ms retry upstream timeout ok".split()
@@ -40,13 +46,10 @@ def log_like_records(count: int, seed: int = 7) -> list[str]:
     return records
 
 
-def best(repeat: int, run: Callable[[], Any]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(run: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
 
 
 def write_all(cls: Any, path: str, records: list[str], every: int) -> None:
@@ -65,7 +68,7 @@ def iterate_all(cls: Any, path: str) -> int:
         return sum(1 for _ in cf)
 
 
-def random_reads(cls: Any, path: str, numbers: list[int]) -> None:
+def reads(cls: Any, path: str, numbers: list[int] | range) -> None:
     with cls(path) as cf:
         record_at = cf.record_at
         for n in numbers:
@@ -97,48 +100,55 @@ def data_size(name: str, path: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=300_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--reads", type=int, default=20_000)
     parser.add_argument("--commits", type=int, default=3_000)
     args = parser.parse_args()
 
     records = log_like_records(args.records)
     size = sum(len(r) for r in records)
-    print(f"{args.records:,} records, {size / len(records):.0f} bytes on average, best of {args.repeat}")
+    print(
+        f"{args.records:,} records, {size / len(records):.0f} bytes on average,"
+        f" median of {args.rounds} rounds; capturelog codec: {CODEC_NAME}"
+    )
     numbers = random.Random(3).choices(range(1, args.records + 1), k=args.reads)
+    in_order = range(1, min(args.reads * 5, args.records) + 1)
+    few = records[: args.commits]
     libs = {"capturelog": capturelog.CaptureFile, "reference": reference.CaptureFile}
-    rows = []
+    times: dict[str, dict[str, list[float]]] = {name: {} for name in libs}
+    sizes: dict[str, dict[str, float]] = {name: {} for name in libs}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {name: os.path.join(tmp, f"{name}.capture") for name in libs}
-        times: dict[str, dict[str, float]] = {name: {} for name in libs}
-        for name, cls in libs.items():
-            path = paths[name]
-            times[name]["add_record, commit every 1,000"] = best(
-                args.repeat, lambda: write_all(cls, path, records, 1000)
-            )
-            times[name]["iterate all records"] = best(args.repeat, lambda: iterate_all(cls, path))
-            times[name][f"record_at, {args.reads:,} random"] = best(
-                args.repeat, lambda: random_reads(cls, path, numbers)
-            )
-            few = records[: args.commits]
-            single = os.path.join(tmp, f"{name}-single.capture")
-            times[name][f"one-record commit x {args.commits:,}"] = best(
-                args.repeat, lambda: single_commits(cls, single, few)
-            )
-            times[name]["file size (MB)"] = os.path.getsize(path) / 1e6
-            times[name]["data size (MB)"] = data_size(name, path) / 1e6
-        for op in times["capturelog"]:
-            ours, ref = times["capturelog"][op], times["reference"][op]
-            rows.append((op, ours, ref, ours / ref))
+        for _ in range(args.rounds):
+            for name, cls in libs.items():
+                path = os.path.join(tmp, f"{name}.capture")
+                single = os.path.join(tmp, f"{name}-single.capture")
+                ops = {
+                    "add_record, commit every 1,000": partial(write_all, cls, path, records, 1000),
+                    "iterate all records": partial(iterate_all, cls, path),
+                    f"record_at, {len(numbers):,} random": partial(reads, cls, path, numbers),
+                    f"record_at, {len(in_order):,} in order": partial(reads, cls, path, in_order),
+                    f"one-record commit x {len(few):,}": partial(single_commits, cls, single, few),
+                }
+                for op, run in ops.items():
+                    times[name].setdefault(op, []).append(timed(run))
+                sizes[name]["file size (MB)"] = os.path.getsize(path) / 1e6
+                sizes[name]["data size (MB)"] = data_size(name, path) / 1e6
         few = records[: min(args.commits, 500)]
         durable_path = os.path.join(tmp, "durable.capture")
-        durable = best(1, lambda: single_commits(libs["capturelog"], durable_path, few, durable=True))
-        plain = best(1, lambda: single_commits(libs["capturelog"], durable_path, few))
+        durable = timed(lambda: single_commits(libs["capturelog"], durable_path, few, durable=True))
+        plain = timed(lambda: single_commits(libs["capturelog"], durable_path, few))
 
     print(f"{'operation':<36} {'capturelog':>12} {'reference':>12} {'ratio':>7}")
-    for op, ours, ref, ratio in rows:
-        unit = "" if "MB" in op else " s"
-        print(f"{op:<36} {ours:>10.3f}{unit:2} {ref:>10.3f}{unit:2} {ratio:>7.2f}")
+    for op, ours in times["capturelog"].items():
+        ref = times["reference"][op]
+        ratio = statistics.median(a / b for a, b in zip(ours, ref, strict=True))
+        print(
+            f"{op:<36} {statistics.median(ours):>10.3f} s {statistics.median(ref):>10.3f} s"
+            f" {ratio:>7.2f}"
+        )
+    for op, ours_size in sizes["capturelog"].items():
+        ref_size = sizes["reference"][op]
+        print(f"{op:<36} {ours_size:>10.3f}   {ref_size:>10.3f}   {ours_size / ref_size:>7.2f}")
     print(
         f"durable=True commit: {durable / len(few) * 1e6:.0f} us each"
         f" (default durability: {plain / len(few) * 1e6:.0f} us each)"

@@ -17,7 +17,7 @@ import struct
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from types import TracebackType
 from typing import overload
 
@@ -273,6 +273,8 @@ class CaptureFile:
         self.to_write = to_write
         self._blocks = BlockReader(fd, config, self.file_name, self._cache_bytes)
         self._full_node = full_node_struct(config.fan_out)
+        # The last full leaf node record_at used: (its number, its children).
+        self._leaf: tuple[int, tuple[int, ...]] = (-1, ())
         self._w = None
 
     def _load_view(self) -> View:
@@ -437,10 +439,22 @@ class CaptureFile:
                 f" 1 to {view.count}"
             )
         blocks = self._blocks
+        leaf, digit = divmod(record_number - 1, self._config.fan_out)
         try:
-            _, pos, off, digits = locate(record_number - 1, view.levels, self._config.fan_out)
-            for digit in digits:
-                pos, off = blocks.child(view, pos, off, digit)
+            cached, coords = self._leaf
+            if cached != leaf:
+                _, pos, off, digits = locate(record_number - 1, view.levels, self._config.fan_out)
+                if digits:
+                    for step in digits[:-1]:
+                        pos, off = blocks.child(view, pos, off, step)
+                    coords = self._full_node.unpack(blocks.node(view, pos, off))
+                    # Reading in order or nearby: the next fan_out - 1 calls
+                    # start here instead of at the root. A full node under
+                    # committed data never changes; a roll back forgets it.
+                    self._leaf = (leaf, coords)
+                    cached = leaf
+            if cached == leaf:
+                pos, off = coords[2 * digit], coords[2 * digit + 1]
             data = blocks.item(view, pos, off)
         except struct.error as exc:
             raise unpack_error(exc, blocks) from None
@@ -495,7 +509,9 @@ class CaptureFile:
             raise IndexError(
                 f"{self.file_name}: records are numbered from 1, not {starting_record_number}"
             )
-        return self._generate(self._snapshot(), starting_record_number - 1)
+        # Records come in batches of up to one index node's worth, flattened in
+        # C: the per-record cost is one list step, not a generator resume.
+        return chain.from_iterable(self._batches(self._snapshot(), starting_record_number - 1))
 
     def _snapshot(self) -> View:
         if self._w is None:
@@ -512,12 +528,6 @@ class CaptureFile:
             view.metadata,
             view.serial,
         )
-
-    def _generate(self, view: View, skip: int) -> Iterator[Record]:
-        # Records come in batches of up to one index node's worth, so the
-        # per-record cost is one list step, not a chain of nested generators.
-        for batch in self._batches(view, skip):
-            yield from batch
 
     def _batches(self, view: View, skip: int) -> Iterator[list[Record]]:
         """Lists of records from 0-based ``skip`` on, walking the tree in order."""
@@ -542,8 +552,6 @@ class CaptureFile:
                     skip = 0
         except struct.error as exc:
             raise unpack_error(exc, self._blocks) from None
-        finally:
-            blocks.close()
 
     def _subtree(
         self, blocks: Walk, height: int, pos: int, off: int, skip: int
@@ -772,6 +780,7 @@ class CaptureFile:
         if w is not None:
             w.abandon()
         self._blocks.clear()
+        self._leaf = (-1, ())
         self.to_write = True
         self._view = self._load_view()
         self._start_writing()

@@ -399,6 +399,44 @@ def test_a_failed_write_drops_the_transaction_and_keeps_the_file(path: Path) -> 
         assert list(reader) == ["kept", "after"]
 
 
+def test_record_at_in_order_nearby_and_after_a_roll_back(path: Path) -> None:
+    """record_at reuses the last index leaf it walked to: reading forwards,
+    backwards, in small jumps or across the rightmost partial leaf gives the
+    right records, and a writer that rolls back does not read a dropped leaf."""
+    import random
+    import resource
+    import signal
+
+    records = _log_lines(5_000)  # 156 full leaves of 32 and a partial one
+    write(path, records)
+    with CaptureFile(path) as cf:
+        assert [cf.record_at(n) for n in range(1, 5_001)] == records
+        assert [cf.record_at(n) for n in range(5_000, 0, -1)] == records[::-1]
+        rng = random.Random(5)
+        n = 2_500
+        for _ in range(3_000):
+            n = min(5_000, max(1, n + rng.randint(-40, 40)))
+            assert cf.record_at(n) == records[n - 1]
+
+    cf = CaptureFile(path, to_write=True, force_new_empty_file=True)
+    cf.add_records([f"old {i}" for i in range(200)])
+    assert cf.record_at(40) == "old 39"  # its leaf is full, in the writer's open block
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path), old_limit[1]))
+    try:
+        with pytest.raises(OSError):  # the disk fills: the transaction is dropped
+            for _ in range(200_000):
+                cf.add_record(os.urandom(100).hex())
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert cf.record_count() == 0
+    cf.add_records([f"new record number {i}" for i in range(200)])
+    assert cf.record_at(40) == "new record number 39"
+    cf.close()
+
+
 def test_a_commit_at_interpreter_exit_still_writes(tmp_path: Path) -> None:
     """A writer committed from an atexit handler, after worker threads are gone, works."""
     import subprocess
@@ -460,42 +498,27 @@ def _log_lines(count: int) -> list[str]:
     ]
 
 
-def _inflate_threads() -> int:
-    return sum(thread.name == "capturelog-inflate" for thread in threading.enumerate())
+def _capturelog_threads() -> int:
+    return sum(thread.name.startswith("capturelog") for thread in threading.enumerate())
 
 
-def _wait_for_no_inflate_threads() -> None:
-    for _ in range(200):
-        if not _inflate_threads():
-            return
-        threading.Event().wait(0.01)
-    raise AssertionError("a capturelog-inflate thread outlived its walk")
-
-
-def test_long_walks_read_ahead_on_a_helper_thread_and_stop_it(path: Path) -> None:
-    """A walk over many blocks inflates ahead on a helper thread (on two or
-    more cores); the records are the same, from any start, and the thread
-    ends with the walk, whether it ran out or was dropped half way."""
+def test_long_walks_read_every_record_from_any_start_on_the_callers_thread(path: Path) -> None:
+    """A walk over many blocks gives the same records from any start, and
+    starts no thread: blocks are inflated by the caller."""
     records = _log_lines(20_000)  # about 4 MB: over a hundred 32 KB blocks
     write(path, records)
+    before = _capturelog_threads()
     with CaptureFile(path) as cf:
         assert list(cf) == records
         assert list(cf.record_generator(12_345)) == records[12_344:]
-        _wait_for_no_inflate_threads()  # the two walks above have ended
         walk = iter(cf)
-        seen = [next(walk) for _ in range(5_000)]
-        assert seen == records[:5_000]
-        if len(os.sched_getaffinity(0)) > 1:
-            assert _inflate_threads() == 1
-        del walk  # dropped half way
-        _wait_for_no_inflate_threads()
+        assert [next(walk) for _ in range(5_000)] == records[:5_000]
+        assert _capturelog_threads() == before
 
 
-def test_read_ahead_reports_damage_where_the_walk_meets_it(tmp_path: Path) -> None:
-    """Damage in a block read ahead is raised when the walk reaches that
-    block, after the same intact records as without reading ahead."""
-    import capturelog._blocks as blocks
-
+def test_a_walk_reports_damage_where_it_meets_it(tmp_path: Path) -> None:
+    """Damage inside a block, or a block length pointing past the data, is
+    raised when the walk reaches that block, after every record before it."""
     records = _log_lines(20_000)
     clean = tmp_path / "clean.capture"
     write(clean, records)
@@ -507,41 +530,26 @@ def test_read_ahead_reports_damage_where_the_walk_meets_it(tmp_path: Path) -> No
         at = block_starts[-1]
         block_starts.append(at + 4 + int.from_bytes(data[at : at + 4], "big"))
 
-    def walk_until_error(damaged: Path) -> int:
-        _wait_for_no_inflate_threads()  # helpers of earlier walks have ended
-        got = 0
-        helped = False
-        with CaptureFile(damaged) as cf, pytest.raises(InvalidCaptureFile, match="damaged"):
-            for got, record in enumerate(cf, 1):  # got is counted after the loop
-                assert record == records[got - 1]
-                if got % 1_000 == 0:
-                    helped = helped or _inflate_threads() > 0
-        if got >= 3_000:  # well past the first blocks, which a walk reads itself
-            # It read ahead (on two or more cores) unless told not to.
-            assert helped == (blocks.helper_useful() and len(os.sched_getaffinity(0)) > 1)
-        return got
-
-    useful = blocks.helper_useful
-    # Bytes inside blocks (records, index nodes), then a block length that
-    # points past the end of the data.
     damage = [(limit * tenth // 10, 64) for tenth in range(3, 10)] + [(block_starts[-1], 4)]
+    reached = []
     for at, size in damage:
         damaged = tmp_path / f"damaged-{at}.capture"
         mangled = bytearray(data)
         mangled[at : at + size] = b"\xff" * size
         damaged.write_bytes(mangled)
-        with_helper = walk_until_error(damaged)
-        blocks.helper_useful = lambda: False  # type: ignore[assignment]
-        try:
-            without = walk_until_error(damaged)
-        finally:
-            blocks.helper_useful = useful
-        assert with_helper == without > 1_000, at
-    _wait_for_no_inflate_threads()
+        got = 0
+        with CaptureFile(damaged) as cf, pytest.raises(InvalidCaptureFile, match="damaged"):
+            for got, record in enumerate(cf, 1):  # got is counted after the loop
+                assert record == records[got - 1]
+        reached.append(got)
+    # Damage further into the file is met later: the walk reads up to it.
+    assert reached[0] > 1_000
+    assert reached[:-1] == sorted(reached[:-1])
+    assert reached[-2] > reached[0]
 
 
 def test_a_forked_child_goes_on_with_a_walk_begun_in_its_parent(path: Path) -> None:
-    """The helper thread is not copied by fork(); the child reads on without it."""
+    """A child forked in the middle of a walk reads on from where it was."""
     records = _log_lines(20_000)
     write(path, records)
     with CaptureFile(path) as cf:
@@ -557,8 +565,8 @@ def test_a_forked_child_goes_on_with_a_walk_begun_in_its_parent(path: Path) -> N
 
 
 def test_a_program_may_exit_in_the_middle_of_a_walk(path: Path) -> None:
-    """A walk still open (its helper thread busy) when the program ends does
-    not hold up the exit, nor does one run from an atexit handler."""
+    """A walk still open when the program ends does not hold up the exit,
+    nor does one run from an atexit handler."""
     import subprocess
     import sys
 
@@ -577,34 +585,3 @@ def test_a_program_may_exit_in_the_middle_of_a_walk(path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "20000"
-
-
-def test_a_walk_reads_on_when_no_thread_can_be_started(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Python 3.12+ refuses new threads at interpreter exit (and a system may
-    refuse them any time): the walk then inflates every block itself."""
-    import capturelog._blocks as blocks
-
-    def refuse(name: str) -> None:
-        raise RuntimeError("can't create new thread at interpreter shutdown")
-
-    records = _log_lines(20_000)
-    write(path, records)
-    monkeypatch.setattr(blocks, "Helper", refuse)
-    with CaptureFile(path) as cf:
-        assert list(cf) == records
-
-
-def test_walks_at_once_share_a_few_helper_threads(path: Path) -> None:
-    """Many walks open at once (merging many files does that) start at most a
-    few helper threads; the others inflate their blocks themselves."""
-    records = _log_lines(20_000)
-    write(path, records)
-    _wait_for_no_inflate_threads()
-    with CaptureFile(path) as cf:
-        walks = [iter(cf) for _ in range(8)]
-        for walk in walks:
-            assert [next(walk) for _ in range(3_000)] == records[:3_000]
-        assert _inflate_threads() <= 4
-        for walk in walks:
-            assert list(walk) == records[3_000:]
-    _wait_for_no_inflate_threads()
