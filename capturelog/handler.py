@@ -35,6 +35,11 @@ _BACKLOG_BYTES = 64 << 20
 # (not all at once at a commit), rarely enough that the call costs little.
 # Their sizes are added up at the same moment, never per record.
 _HAND_OVER = 64
+
+# What Handler.handle returns for a record that passes: the record itself
+# from Python 3.12 on, True before.
+_FILTER_GIVES_RECORD = sys.version_info >= (3, 12)
+
 # The handler keeps each pending record's bytes until the commit (a failed
 # commit writes them all again), so with large records and a large
 # commit_every a healthy handler would hold commit_every records of any size.
@@ -353,6 +358,16 @@ class CaptureHandler(logging.Handler):
 
     # ----------------------------------------------------------------- logging
 
+    def handle(self, record: logging.LogRecord) -> Any:
+        """logging's ``Handler.handle`` (filters, then ``emit`` under the lock),
+        with the same result, in fewer calls when there are no filters: it
+        runs on every logging call."""
+        if self.filters:
+            return super().handle(record)
+        with self.lock:  # type: ignore[union-attr]
+            self.emit(record)
+        return record if _FILTER_GIVES_RECORD else True
+
     def emit(self, record: logging.LogRecord) -> None:
         """Store ``record``; commit if :meth:`shouldCommit` says so. Never raises."""
         if self._busy:
@@ -363,7 +378,16 @@ class CaptureHandler(logging.Handler):
             return
         self._busy = True
         try:
-            self._store_record(record)
+            # _store_record's body, inlined: this runs on every logging call.
+            try:
+                payload = self._encoder.encode(record)
+            except Exception:
+                self._report(record)  # see _store_record
+            else:
+                try:
+                    self._accept(payload, record.levelno, record)
+                except Exception:
+                    self._failed(record)
         except Exception:
             pass  # reporting failed in turn (RecursionError at the stack's limit)
         finally:
@@ -441,7 +465,8 @@ class CaptureHandler(logging.Handler):
             return  # logging after close() is ignored, as FileHandler would be closed
         pending = self._pending
         pending.append(payload)
-        if len(pending) == 1:
+        count = len(pending)
+        if count == 1:
             self._first_pending = time.monotonic()
             if self.commit_interval and self._timer_idle:
                 if self._timer is None:
@@ -449,7 +474,7 @@ class CaptureHandler(logging.Handler):
                 self._wake.put(None)
                 self._timer_idle = False
         if self._default_policy:  # the same test as shouldCommit, without the call
-            due = len(pending) >= self.commit_every or levelno >= self.commit_level
+            due = count >= self.commit_every or levelno >= self.commit_level
         elif self._exiting:
             due = True
         else:
@@ -458,7 +483,7 @@ class CaptureHandler(logging.Handler):
             due = self.shouldCommit(record)
         if due:
             self._commit()
-        elif len(pending) - self._sized >= _HAND_OVER:
+        elif count - self._sized >= _HAND_OVER:
             self._checkpoint()
 
     def _checkpoint(self) -> None:

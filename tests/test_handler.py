@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.config
@@ -645,3 +646,32 @@ def test_sigkill_while_busy_keeps_everything_older_than_an_interval(tmp_path: Pa
     ]
     errors = {f"error {line[1]}" for line in lines if line[0] == "error"}
     assert errors <= set(messages)
+
+
+def test_handle_returns_and_filters_as_logging_handlers_do(tmp_path: Path) -> None:
+    """handle() is logging's, in fewer calls when there are no filters: the
+    same return value as a stdlib handler's (the record from 3.12, True
+    before), filters that drop records drop them, and (3.12+) a filter that
+    returns a new record has that record stored."""
+    handler = CaptureHandler(tmp_path / "h.capture", commit_interval=None)
+    plain = logging.StreamHandler(io.StringIO())
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("h", logging.INFO, __file__, 1, msg, None, None)
+
+    first = record("no filters")
+    assert handler.handle(first) == plain.handle(first)
+    assert (handler.handle(first) is first) == (sys.version_info >= (3, 12))
+
+    for h in (handler, plain):
+        h.addFilter(lambda r: "drop" not in r.getMessage())
+    dropped = record("drop me")
+    assert handler.handle(dropped) == plain.handle(dropped) == False  # noqa: E712
+    if sys.version_info >= (3, 12):
+        handler.addFilter(lambda r: record(r.getMessage() + ", rewritten"))
+    kept = record("kept")
+    assert bool(handler.handle(kept))
+    handler.close()
+    messages = [r.getMessage() for r in ReplayReader(tmp_path / "h.capture")]
+    rewritten = ", rewritten" if sys.version_info >= (3, 12) else ""
+    assert messages == ["no filters", "no filters", "kept" + rewritten]

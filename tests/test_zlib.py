@@ -347,3 +347,22 @@ def test_unknown_setting_warns() -> None:
     result = probe(setting="fastest")
     assert "CAPTURELOG_CODEC='fastest' is not known" in result.stderr
     assert result.stdout.split()[0] == probe().stdout.split()[0]
+
+
+def test_interop_and_damage_suites_pass_on_the_stdlib_fallback() -> None:
+    """Where no native wheel installs, files must still interchange and damage
+    must still be caught exactly: the interop matrix (the reference package
+    reading and writing), the damage, forgery and salvage tests run again in
+    a child pytest with CAPTURELOG_CODEC=zlib."""
+    if os.environ.get("CAPTURELOG_CODEC", "").strip().lower() in ("zlib", "stdlib"):
+        pytest.skip("this whole run is on the stdlib codec already")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "CAPTURELOG_CODEC": "zlib"}
+    files = ["test_interop.py", "test_damage.py", "test_forged.py", "test_salvage.py"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
+        cwd=tests, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in summary and "skipped" not in summary, summary
