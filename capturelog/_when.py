@@ -34,7 +34,7 @@ TIME_FORMS = (
 )
 
 
-def _span_seconds(text: str) -> float | None:
+def span_seconds(text: str) -> float | None:
     """Seconds in a span such as ``1h30m`` or ``2 days``; None if it is not one."""
     if not _SPAN_WHOLE.fullmatch(text):
         return None
@@ -77,7 +77,7 @@ def parse_time(text: str, now: float | None = None) -> float:
     elif word[:1] in ("+", "-"):
         sign = 1.0 if word[0] == "+" else -1.0
         span_text = word[1:].strip()
-    seconds = _span_seconds(span_text)
+    seconds = span_seconds(span_text)
     if seconds is not None:
         return now + sign * seconds
     clock = _CLOCK.fullmatch(word)
