@@ -25,7 +25,6 @@ it never writes a segment's records.
 
 from __future__ import annotations
 
-import errno
 import glob
 import os
 import time
@@ -47,6 +46,7 @@ __all__ = [
     "segment_name",
     "segment_paths",
     "segments",
+    "set_paths",
     "stream_segments",
     "vacuum",
 ]
@@ -67,6 +67,22 @@ def segment_paths(name: str) -> list[str]:
     base = glob.escape(stem)
     found = set(glob.glob(f"{base}@*{ext}")) | set(glob.glob(f"{base}.*@*{ext}"))
     return sorted(path for path in found if os.path.isfile(path))
+
+
+def set_paths(path: str) -> list[str]:
+    """The files that may be segments of the set ``path`` names: a handler's
+    file name (its segments, see :func:`segment_paths`), a directory (its
+    files, hidden ones left out) or a glob. :func:`segments` picks the
+    segments among them."""
+    if os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path) if not n.startswith("."))
+        return [p for p in (os.path.join(path, n) for n in names) if os.path.isfile(p)]
+    if glob.has_magic(path) and not os.path.lexists(path):
+        return sorted(p for p in glob.glob(path) if os.path.isfile(p))
+    found = segment_paths(path)
+    if os.path.isfile(path) and path not in found:
+        found.insert(0, path)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,41 +190,52 @@ class VacuumReport:
 
 
 def vacuum(
-    found: Sequence[Segment], retention: Retention, now: float | None = None
+    found: Sequence[Segment],
+    retention: Retention,
+    now: float | None = None,
+    *,
+    dry_run: bool = False,
 ) -> VacuumReport:
-    """Delete whole segments, oldest first, until ``retention`` holds.
+    """Delete whole segments, oldest first, until ``retention`` holds
+    (``dry_run``: say which, delete nothing).
 
-    The newest segment of each stream is never deleted: it is where its
-    writer is (or will go on when it starts again), and it keeps the stream's
-    numbering. Nor is a segment a live writer holds (its writer lock tells),
-    or a file that is no longer the one described (replaced in between).
-    Several processes may vacuum one set at once: a segment another one
-    deleted first is passed over without an error.
+    Each stream loses segments from its start only, so what is left of a
+    stream is one run of sequence numbers: of the streams' first segments,
+    the one changed longest ago goes next. The newest segment of each stream
+    is never deleted: it is where its writer is (or will go on when it starts
+    again), and it keeps the stream's numbering. Nor is a segment a live
+    writer holds (its writer lock tells; the stream's later segments then
+    stay too), or a file that is no longer the one described (replaced in
+    between). Several processes may vacuum one set at once: a segment another
+    one deleted first is passed over without an error.
     """
     now = time.time() if now is None else now
-    newest: dict[str, Segment] = {}
-    for segment in found:
-        if segment.stream not in newest or segment.first_seq > newest[segment.stream].first_seq:
-            newest[segment.stream] = segment
-    protected = {id(s) for s in newest.values()}
-    candidates = sorted(
-        (s for s in found if id(s) not in protected), key=lambda s: (s.mtime, s.path)
-    )
+    streams: dict[str, list[Segment]] = {}
+    for segment in sorted(found, key=lambda s: s.first_seq):
+        streams.setdefault(segment.stream, []).append(segment)
+    # Oldest first within each stream; the newest stays.
+    queues = [run[:-1][::-1] for run in streams.values() if len(run) > 1]
     total_size = sum(s.size for s in found)
     total_files = len(found)
     deleted: list[str] = []
     held: list[str] = []
     freed = 0
-    for segment in candidates:
+    while queues:
+        queue = min(queues, key=lambda q: (q[-1].mtime, q[-1].path))
+        segment = queue[-1]
         too_many = retention.max_files is not None and total_files > retention.max_files
         too_big = retention.max_bytes is not None and total_size > retention.max_bytes
         too_old = retention.max_age is not None and segment.mtime < now - retention.max_age
         if not (too_many or too_big or too_old):
-            continue
-        outcome = _delete_closed(segment)
+            break  # no other stream's first segment is older
+        outcome = _delete_closed(segment, dry_run)
         if outcome == "held":
-            held.append(segment.path)  # the next oldest goes instead, if need be
+            held.append(segment.path)  # the stream keeps it and what follows it
+            queues.remove(queue)
             continue
+        queue.pop()
+        if not queue:
+            queues.remove(queue)
         # Gone already (another process vacuuming): it no longer counts either.
         total_files -= 1
         total_size -= segment.size
@@ -218,27 +245,36 @@ def vacuum(
     return VacuumReport(tuple(deleted), freed, total_files, tuple(held))
 
 
-def _delete_closed(segment: Segment) -> str:
+def _delete_closed(segment: Segment, dry_run: bool = False) -> str:
     """Unlink a segment while holding its writer lock: "deleted", "held" (a
     writer has it), or "gone" (deleted already, or no longer that file)."""
-    try:
-        fd = os.open(segment.path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return "gone"
-    try:
-        stat = os.fstat(fd)
-        if (stat.st_dev, stat.st_ino) != segment.identity:
-            return "gone"
-        if not _locking.try_lock_writer(fd):
-            return "held"
+    for attempt in range(_LOCK_TRIES):
         try:
-            os.unlink(segment.path)
+            fd = os.open(segment.path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
             return "gone"
-        except OSError as exc:
-            if exc.errno == errno.EBUSY:
-                return "held"
-            raise
-        return "deleted"
-    finally:
-        os.close(fd)  # drops the lock
+        try:
+            stat = os.fstat(fd)
+            if (stat.st_dev, stat.st_ino) != segment.identity or stat.st_nlink == 0:
+                return "gone"
+            if _locking.try_lock_writer(fd):
+                if dry_run:
+                    return "deleted"
+                try:
+                    os.unlink(segment.path)
+                except FileNotFoundError:
+                    return "gone"
+                return "deleted"
+        finally:
+            os.close(fd)  # drops the lock
+        # Held: by a writer, or for an instant by another vacuum deleting it
+        # (which holds the lock just as long as an unlink takes). Look again.
+        if attempt + 1 < _LOCK_TRIES:
+            time.sleep(_LOCK_PAUSE)
+    return "held"
+
+
+# A segment found locked is looked at again this many times, this far apart,
+# before it is taken as held by a writer.
+_LOCK_TRIES = 3
+_LOCK_PAUSE = 0.02
