@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
+import math
 import os
 import queue
 import socket
@@ -14,10 +16,11 @@ import weakref
 from itertools import islice
 from typing import Any
 
-from . import __version__
-from ._codec import SCHEMA, RecordEncoder, pack_data
+from . import __version__, logset
+from ._codec import SCHEMA, RecordEncoder, pack_data, record_time
+from ._limits import Retention, Rotation, parse_retention, parse_rotation
 from .capturefile import CaptureFile
-from .exceptions import CaptureFileAlreadyOpen
+from .exceptions import CaptureFileAlreadyOpen, CaptureFileError
 
 __all__ = ["CaptureHandler"]
 
@@ -92,6 +95,33 @@ class CaptureHandler(logging.Handler):
         compression_level: zlib level for the capture file's blocks. The
             default 1 is the cheapest per call; files stay far smaller than
             text logs (see README, Performance).
+        rotation: write the log as segments, starting a new one when the
+            current one holds this much committed data (``"64 MB"``,
+            ``"500 KB"``, a number of bytes), is this old (``"1 hour"``,
+            ``"1 day"``, a ``timedelta``) or a wall-clock time has passed
+            (``"00:00"``); a list for several rules, the first met applies.
+            None (the default) writes the one file, as always.
+        retention: with ``rotation``, what the set of segments keeps: a total
+            size (``"10 GB"``), an age (``"7 days"``) or a number of segments
+            (an int), or a list of them. Applied once the file is first
+            opened and after each rotation, on a thread of its own.
+
+    With ``rotation``, the name is a *stream* written as segments, each an
+    ordinary capture file named for the sequence number of its first record
+    (``app.capture`` -> ``app@000000000001.capture``,
+    ``app@000000052001.capture`` ...; ``baseFilename`` is the current one).
+    Each segment's metadata says its stream and first sequence number, and,
+    once the handler has moved on from it, its record count and the times of
+    its first and last records (``sealed``). A new segment is started only
+    right after a commit, so one commit's records never straddle two
+    segments, and it is held before the old one is let go of, so no other
+    process can continue the stream in between. A program started again
+    under the same name continues the stream: its numbering, and its last
+    segment unless that one was sealed. Retention deletes whole segments,
+    oldest first, over the streams of every process writing the name (the
+    ``.<pid>`` ones below too); never a stream's newest segment, nor one a
+    writer holds. Its failures (a segment it cannot read, say) are reported
+    through ``handleError``, once until it works again.
 
     A forked child never writes into its parent's file: it opens its own, at
     the name with ``{pid}`` filled in, or, when the name has no ``{pid}``, at
@@ -149,17 +179,30 @@ class CaptureHandler(logging.Handler):
     # about 3% more instructions per logging call). These are read rarely.
     __slots__ = (
         "_busy",
+        "_closing",
         "_committed",
         "_deferred",
         "_exiting",
         "_fallback",
+        "_first_seq",
         "_identity",
         "_lost",
         "_origin",
         "_pending_bytes",
+        "_rotate_at",
+        "_rotate_bytes",
+        "_rotation_reported",
+        "_segment_origin",
+        "_set_name",
         "_sized",
+        "_stream",
         "_timer_idle",
         "_unsure",
+        "_vacuum_due",
+        "_vacuum_reported",
+        "_vacuum_thread",
+        "retention",
+        "rotation",
     )
 
     def __init__(
@@ -173,6 +216,8 @@ class CaptureHandler(logging.Handler):
         delay: bool = False,
         level: int | str = logging.NOTSET,
         compression_level: int = 1,
+        rotation: object = None,
+        retention: object = None,
     ) -> None:
         # Every argument is checked before logging.Handler.__init__ registers
         # the handler (logging.shutdown() would close it at exit).
@@ -180,7 +225,12 @@ class CaptureHandler(logging.Handler):
         commit_levelno = _check_arguments(
             commit_every, commit_interval, commit_level, compression_level
         )
+        rotation_rule, retention_rule = _check_limits(rotation, retention)
         super().__init__(level)
+        # The limits, as parsed (None: not asked for).
+        self.rotation: Rotation | None = rotation_rule
+        self.retention: Retention | None = retention_rule
+        self._forget_stream()
         self.filename_pattern = pattern
         self.commit_every = commit_every
         self.commit_interval = commit_interval or None
@@ -194,7 +244,8 @@ class CaptureHandler(logging.Handler):
         self._pid = os.getpid()
         self._forked = False  # in a forked child: never the parent's file
         self._fallback = False  # the file was held by another writer: use name.<pid>
-        self._closed = False
+        # _closing: close() is committing what is pending.
+        self._closed = self._closing = False
         # Encoded records not yet committed; kept so that a failed write loses
         # nothing that can still be written later.
         self._pending: list[bytes] = []
@@ -251,41 +302,38 @@ class CaptureHandler(logging.Handler):
 
     # ----------------------------------------------------------------- files
 
-    def _resolve_name(self) -> str:
-        pid = os.getpid()
+    def _base_name(self) -> str:
+        """The name with its fields filled in: the set's name, with rotation."""
         fields = {
-            "pid": pid,
+            "pid": os.getpid(),
             "host": socket.gethostname(),
             "program": _program_name(),
         }
-        name = self.filename_pattern.format(**fields)
+        return os.path.abspath(self.filename_pattern.format(**fields))
+
+    def _resolve_name(self) -> str:
+        """The file to write (with rotation: the stream), which is the base
+        name with ``.<pid>`` added in a forked child or after a fallback."""
+        name = self._base_name()
         if self._fallback or (self._forked and "{pid}" not in self.filename_pattern):
             stem, ext = os.path.splitext(name)
-            name = f"{stem}.{pid}{ext}"
-        return os.path.abspath(name)
+            name = f"{stem}.{os.getpid()}{ext}"
+        return name
 
     def _open(self) -> CaptureFile:
-        """Open the file for writing (at name.<pid> when another writer holds
-        it) and drop from the pending records any that an earlier commit
-        landed after all."""
+        """Open the file (with rotation: the stream's segment to write) for
+        writing, at name.<pid> when another writer holds it, and drop from
+        the pending records any that an earlier commit landed after all."""
         name = self._resolve_name()
-        if self._identity is None:
+        first_open = self._identity is None
+        if first_open:
             # The first open in this process: make missing directories, as a
             # log's directory often does not exist before the program's first
             # run. (One that vanishes later is a failure, reported, and logging
             # resumes when it is back: the handler does not make it again.)
             os.makedirs(os.path.dirname(name), exist_ok=True)
-        try:
-            cf = self._new_writer(name)
-        except CaptureFileAlreadyOpen:
-            if self._fallback:
-                raise
-            self._fallback = True
-            fallback = self._resolve_name()
-            if fallback == name:  # a forked child's name already has the pid
-                raise
-            name = fallback
-            cf = self._new_writer(name)
+        name, cf, path, first_seq = self._claim_or_fall_back(name)
+        segment_origin: dict[str, Any] = {}
         try:
             identity = cf._file_identity()
             landed = 0
@@ -293,7 +341,11 @@ class CaptureHandler(logging.Handler):
                 # The file as we left it (our metadata is its last word): any
                 # records past our count are pending ones that landed.
                 landed = cf.record_count() - self._committed
-            origin = _origin_metadata()
+            if self.rotation is None:
+                origin = _origin_metadata()
+            else:
+                segment_origin = self._start_segment(name, first_seq, cf)
+                origin = pack_data(segment_origin)
             cf.set_metadata(origin)
             cf.commit()
             count = cf.record_count()
@@ -309,7 +361,7 @@ class CaptureHandler(logging.Handler):
         # Plain assignments from here on: nothing between them can be
         # interrupted by a signal handler (CPython runs those at calls and loops).
         self._cf = cf
-        self.baseFilename = name
+        self.baseFilename = path
         self._identity = identity
         self._origin = origin
         self._committed = count
@@ -317,12 +369,50 @@ class CaptureHandler(logging.Handler):
             del pending[:landed]
             self._sized = self._sized - landed if self._sized > landed else 0
             self._pending_bytes -= trimmed
+        if self.rotation is not None:
+            self._stream = name
+            self._first_seq = first_seq
+            self._segment_origin = segment_origin
+            if first_open and self.retention is not None:
+                self._set_name = self._base_name()
+                self._request_vacuum()
         return cf
 
-    def _new_writer(self, name: str) -> CaptureFile:
+    def _claim_or_fall_back(self, name: str) -> tuple[str, CaptureFile, str, int]:
+        """:meth:`_claim` ``name``, or name.<pid> when another writer holds
+        it; returns the name claimed, then what _claim does."""
+        try:
+            return (name, *self._claim(name))
+        except CaptureFileAlreadyOpen:
+            if self._fallback:
+                raise
+            self._fallback = True
+            fallback = self._resolve_name()
+            if fallback == name:  # a forked child's name already has the pid
+                raise
+            return (fallback, *self._claim(fallback))
+
+    def _claim(self, name: str) -> tuple[CaptureFile, str, int]:
+        """Hold the file to write: the file ``name``, or with rotation the
+        segment the stream ``name`` goes on in. Returns it, its path and
+        (with rotation) the sequence number of its first record.
+
+        Raises:
+            CaptureFileAlreadyOpen: another writer holds it.
+        """
+        if self.rotation is None:
+            return self._new_writer(name), name, 0
+        return self._claim_stream(name)
+
+    def _new_writer(self, name: str, initial_metadata: bytes | None = None) -> CaptureFile:
         return CaptureFile(
             name,
             to_write=True,
+            # A new segment is born with its metadata: a file at a segment's
+            # name always says what it is, even after a crash.
+            initial_metadata=initial_metadata,
+            # The handler adds bytes and reads back only record times.
+            encoding=None,
             durable=self.durable,
             compression_level=self.compression_level,
             # Measured (benchmarks/bench_handler.py): between logging calls
@@ -355,6 +445,224 @@ class CaptureHandler(logging.Handler):
         except FileNotFoundError:
             return True
         return (on_disk.st_dev, on_disk.st_ino) != cf._file_identity()
+
+    # ----------------------------------------------------------------- rotation
+
+    def _forget_stream(self) -> None:
+        """Start with no stream: at construction, and in a forked child."""
+        # The stream being written (with rotation): its path, without the
+        # segment's number, and the current segment's first sequence number
+        # and origin map (kept whole for the sealed metadata written when the
+        # handler moves on from it).
+        self._stream = ""
+        self._first_seq = 0
+        self._segment_origin = {}
+        # The next rotation is due at a commit once the segment holds this
+        # many bytes, or once the wall clock reaches _rotate_at.
+        self._rotate_bytes = sys.maxsize
+        self._rotate_at = math.inf
+        self._rotation_reported = False  # a failed rotation, until one works
+        # Retention runs on a thread of its own, one at a time per handler:
+        # a request while one runs makes it go round once more.
+        self._set_name = ""
+        self._vacuum_thread: threading.Thread | None = None
+        self._vacuum_due = False
+        self._vacuum_reported = False
+
+    def _start_segment(self, stream: str, first_seq: int, cf: CaptureFile) -> dict[str, Any]:
+        """Take up the segment ``cf`` (just opened) of ``stream``: return
+        the origin map its metadata is to hold, and set when it rotates."""
+        segment_origin = _segment_map(stream, first_seq)
+        # A segment's age counts from its first record (from now for an
+        # empty one), whichever process wrote it.
+        started = (_record_time_at(cf, 1) if cf.record_count() else None) or time.time()
+        self._schedule_rotation(started)
+        return segment_origin
+
+    def _claim_stream(self, stream: str) -> tuple[CaptureFile, str, int]:
+        """Hold the segment the stream goes on in: its latest one unless that
+        was sealed, else a new one numbered after it (the first, at 1, for a
+        new stream). Another process may rotate the stream between the look
+        and the claim, so the claimed segment must still be the latest after
+        it; if not, look again, a few times.
+
+        Raises:
+            CaptureFileAlreadyOpen: another writer holds the stream.
+        """
+        for _ in range(_CLAIM_TRIES):
+            tail = _stream_tail(stream)
+            latest = tail[-1] if tail else None
+            if latest is not None and not latest.sealed:
+                path, first_seq = latest.path, latest.first_seq
+                before = tail[-2] if len(tail) > 1 else None
+            else:
+                first_seq = latest.last_seq + 1 if latest is not None else 1
+                path = logset.segment_name(stream, first_seq)
+                before = latest
+            cf = self._new_writer(path, pack_data(_segment_map(stream, first_seq)))
+            try:
+                held = _is_open_segment(cf, stream, first_seq) and _is_latest(cf, stream)
+            except BaseException:
+                cf.close()
+                raise
+            if held:
+                if before is not None and not before.sealed:
+                    # Killed between starting this segment and sealing the
+                    # one before it: seal that one now, as rotation would have.
+                    self._seal_leftover(before)
+                return cf, path, first_seq
+            cf.close()
+        raise CaptureFileAlreadyOpen(f"{stream}: another writer keeps rotating this stream")
+
+    def _schedule_rotation(self, started: float) -> None:
+        """Set when the segment started at ``started`` is due to rotate."""
+        rule = self.rotation
+        if rule is None:
+            return
+        due = started + rule.max_age if rule.max_age else math.inf
+        clock = rule.next_clock(started)
+        self._rotate_at = min(due, clock) if clock is not None else due
+        self._rotate_bytes = rule.max_bytes or sys.maxsize
+
+    def _rotate_if_due(self, cf: CaptureFile) -> None:
+        """Right after a commit: rotate if the segment is full or old enough.
+
+        The size is the records' bytes as stored: compressed blocks plus the
+        open block (uncompressed, kept in the master node until it fills),
+        read off the writer's state rather than asked of the file system."""
+        w = cf._w
+        if w is None or self._closing or self._exiting:
+            # The last commits of a handler or a process make no new, empty
+            # segment: the stream's next writer rotates at its first commit.
+            return
+        size = w.limit - w.config.data_start + len(w.pending)
+        if size >= self._rotate_bytes or time.time() >= self._rotate_at:
+            self._rotate(cf)
+
+    def _rotate(self, old: CaptureFile) -> None:
+        """Go on in a new segment, then seal and close the old one (busy flag
+        held, nothing pending: called right after a commit).
+
+        The new segment is held before the old one is let go of, so no other
+        process can take the stream in between; killed between the two, the
+        old segment is left unsealed, and the next writer of the stream seals
+        it. A failure leaves the handler writing the old segment, to try
+        again at the next commit."""
+        stream, count = self._stream, old.record_count()
+        first_seq = self._first_seq + count
+        segment_origin = _segment_map(stream, first_seq)
+        origin = pack_data(segment_origin)
+        path = logset.segment_name(stream, first_seq)
+        try:
+            new = self._new_writer(path, origin)
+            try:
+                # A file that was at the name already must be an empty segment
+                # of this stream at this number (nothing else is ever there).
+                if new.record_count() or not _is_open_segment(new, stream, first_seq):
+                    raise CaptureFileError(f"{path}: not a new segment of {stream}")
+                if new.get_metadata() != origin:
+                    new.set_metadata(origin)
+                    new.commit()
+                identity = new._file_identity()
+            except BaseException:
+                new.close()
+                raise
+        except Exception:
+            self._rotation_failed(path)
+            return
+        # Plain assignments: see _open.
+        self._cf = new
+        self.baseFilename = path
+        self._identity = identity
+        self._origin = origin
+        self._committed = 0
+        self._first_seq = first_seq
+        old_origin, self._segment_origin = self._segment_origin, segment_origin
+        self._schedule_rotation(time.time())
+        self._rotation_reported = False
+        try:
+            old.set_metadata(pack_data({**old_origin, "sealed": _sealed(old, count)}))
+            old.commit()
+        except Exception:
+            # Its records are whole; only its time bounds are missing, and
+            # the stream's next writer seals it.
+            self._rotation_failed(old.file_name)
+        finally:
+            with contextlib.suppress(Exception):
+                old.close()
+        if self.retention is not None:
+            self._request_vacuum()
+
+    def _seal_leftover(self, segment: logset.Segment) -> None:
+        """Seal a stream's segment that a writer killed mid-rotation left
+        unsealed, unless another writer holds it (then it is theirs)."""
+        with contextlib.suppress(Exception):
+            # Opened for reading first: opening a missing file for writing
+            # would make one (vacuumed meanwhile, it must stay gone).
+            cf = CaptureFile(segment.path, encoding=None, durable=self.durable)
+            try:
+                cf.close()
+                cf.open(to_write=True)
+                origin = logset.segment_info(cf.get_metadata())
+                if origin is None or "sealed" in origin or cf._file_identity() != segment.identity:
+                    return
+                origin["sealed"] = _sealed(cf, cf.record_count())
+                cf.set_metadata(pack_data(origin))
+                cf.commit()
+            finally:
+                cf.close()
+
+    def _rotation_failed(self, path: str) -> None:
+        """Report a failed rotation once, until one works."""
+        if self._rotation_reported:
+            return
+        self._rotation_reported = True
+        self._report(
+            logging.LogRecord(
+                "capturelog", logging.ERROR, __file__, 0, "rotation to %s failed", (path,), None
+            )
+        )
+
+    def _request_vacuum(self) -> None:
+        """Apply retention on a thread of its own (lock held): deleting files
+        never waits in a logging call. One runs at a time; a request while
+        it runs makes it go round once more when it is done."""
+        self._vacuum_due = True
+        thread = self._vacuum_thread
+        if thread is not None and thread.is_alive():
+            return
+        thread = threading.Thread(
+            target=_vacuum_loop,
+            args=(weakref.ref(self),),
+            name="capturelog-retention",
+            daemon=True,
+        )
+        self._vacuum_thread = thread
+        try:
+            thread.start()
+        except Exception:
+            self._vacuum_thread = None  # no thread to be had: the next rotation tries again
+
+    def _vacuum_now(self) -> None:
+        """Apply retention to the set (on the retention thread, lock not held).
+        A failure is reported once, until a vacuum works."""
+        retention = self.retention
+        if retention is None:
+            return
+        try:
+            found = logset.segments(logset.segment_paths(self._set_name))
+            logset.vacuum(found, retention)
+        except Exception:
+            if not self._vacuum_reported:
+                self._vacuum_reported = True
+                self._report(
+                    logging.LogRecord(
+                        "capturelog", logging.ERROR, __file__, 0,
+                        "retention failed for %s", (self._set_name,), None,
+                    )
+                )  # fmt: skip
+        else:
+            self._vacuum_reported = False
 
     # ----------------------------------------------------------------- logging
 
@@ -582,6 +890,8 @@ class CaptureHandler(logging.Handler):
         self._unsure = False
         if self._failing or self._dropped:
             self._recovered()
+        if self.rotation is not None:
+            self._rotate_if_due(cf)
 
     def _drop_file(self, cf: CaptureFile) -> None:
         """Close the file after a failure; the next try reopens it (the directory
@@ -754,6 +1064,7 @@ class CaptureHandler(logging.Handler):
         """Store what waits, commit, and close (busy flag held)."""
         if self._closed:
             return
+        self._closing = True
         done = False
         try:
             self._commit_all()
@@ -871,6 +1182,9 @@ class CaptureHandler(logging.Handler):
         self._pid = os.getpid()
         self._forked = True
         self._fallback = False
+        # The child writes a stream of its own; the parent's retention thread
+        # is not in it.
+        self._forget_stream()
 
     def __repr__(self) -> str:
         name = self.baseFilename or self.filename_pattern
@@ -911,10 +1225,16 @@ def _before_fork() -> None:
     wait for the timers to end (a timer that had woken up already may be
     waiting for a handler another thread is inside: see _FORK_WAIT)."""
     with contextlib.suppress(Exception):  # a fork hook must not fail the fork
-        timers = [handler._before_fork() for handler in list(_live_handlers)]
-        for timer in timers:
-            if timer is not None:
-                timer.join(_FORK_WAIT)
+        handlers = list(_live_handlers)
+        threads = [handler._before_fork() for handler in handlers]
+        # A retention thread is let finish (it deletes a few files): it is
+        # not copied into the child, but Python 3.12+ warns of any thread
+        # running at a fork.
+        threads += [handler._vacuum_thread for handler in handlers]
+        current = threading.current_thread()
+        for thread in threads:
+            if thread is not None and thread is not current:
+                thread.join(_FORK_WAIT)
 
 
 def _after_fork_in_parent() -> None:
@@ -997,6 +1317,25 @@ def _commit_pending_at_exit() -> None:
             handler._commit_at_exit()
 
 
+def _check_limits(rotation: object, retention: object) -> tuple[Rotation | None, Retention | None]:
+    """Parse ``rotation`` and ``retention`` (ValueError naming the argument);
+    None for each not asked for."""
+    try:
+        rotation_rule = parse_rotation(rotation) if rotation is not None else None
+    except ValueError as exc:
+        raise ValueError(f"rotation={rotation!r}: {exc}") from None
+    try:
+        retention_rule = parse_retention(retention) if retention is not None else None
+    except ValueError as exc:
+        raise ValueError(f"retention={retention!r}: {exc}") from None
+    if retention_rule and not rotation_rule:
+        raise ValueError(
+            f"retention={retention!r} needs rotation= too: retention deletes whole"
+            " segments, and without rotation the handler writes one file"
+        )
+    return rotation_rule or None, retention_rule or None
+
+
 def _check_arguments(
     commit_every: int,
     commit_interval: float | None,
@@ -1040,6 +1379,18 @@ def _program_name() -> str:
 
 def _origin_metadata() -> bytes:
     """What the file's metadata says about who wrote it."""
+    return pack_data(_origin_map())
+
+
+def _segment_map(stream: str, first_seq: int) -> dict[str, Any]:
+    """A segment's origin map: who wrote it, its stream and first number."""
+    origin = _origin_map()
+    origin["stream"] = os.path.basename(stream)
+    origin["first_seq"] = first_seq
+    return origin
+
+
+def _origin_map() -> dict[str, Any]:
     offset = time.localtime().tm_gmtoff
     origin: dict[str, Any] = {
         "schema": f"capturelog/{SCHEMA}",
@@ -1052,4 +1403,82 @@ def _origin_metadata() -> bytes:
         "utc_offset": offset,
         "opened": time.time(),
     }
-    return pack_data(origin)
+    return origin
+
+
+# How many times a handler looks again for the segment its stream goes on in
+# when another process rotated the stream between its look and its claim.
+# Each miss means that process holds the stream's newest segment, so a third
+# look finds it held and the handler falls back to a stream of its own.
+_CLAIM_TRIES = 3
+
+
+def _stream_tail(stream: str, want: int = 2) -> list[logset.Segment]:
+    """The last ``want`` segments of the stream, in order. Names sort in
+    sequence order (logset.SEQ_DIGITS), so only those are described,
+    newest first, rather than every segment of a long stream."""
+    stem, ext = os.path.splitext(stream)
+    name = os.path.basename(stream)
+    found: list[logset.Segment] = []
+    for path in sorted(glob.glob(f"{glob.escape(stem)}@*{ext}"), reverse=True):
+        segment = logset.describe(path)
+        if segment is not None and segment.stream == name:
+            found.append(segment)
+            if len(found) == want:
+                break
+    found.sort(key=lambda segment: segment.first_seq)
+    return found
+
+
+def _is_open_segment(cf: CaptureFile, stream: str, first_seq: int) -> bool:
+    """Whether ``cf`` says it is the unsealed segment of ``stream`` at ``first_seq``."""
+    origin = logset.segment_info(cf.get_metadata())
+    return (
+        origin is not None
+        and origin["stream"] == os.path.basename(stream)
+        and origin["first_seq"] == first_seq
+        and "sealed" not in origin
+    )
+
+
+def _is_latest(cf: CaptureFile, stream: str) -> bool:
+    """Whether the file ``cf`` holds is the stream's newest segment."""
+    tail = _stream_tail(stream, 1)
+    return bool(tail) and tail[-1].identity == cf._file_identity()
+
+
+def _record_time_at(cf: CaptureFile, number: int) -> float | None:
+    """The time of record ``number`` (None when it does not say)."""
+    record = cf.record_at(number)
+    return record_time(record if isinstance(record, bytes) else record.encode())
+
+
+def _sealed(cf: CaptureFile, count: int) -> dict[str, Any]:
+    """A segment's ``sealed`` map: its count and its first and last record's
+    times (the time of sealing for a record without one, or no record)."""
+    now = time.time()
+    first = _record_time_at(cf, 1) if count else None
+    last = _record_time_at(cf, count) if count else None
+    return {
+        "count": count,
+        "first": first if first is not None else now,
+        "last": last if last is not None else now,
+    }
+
+
+def _vacuum_loop(ref: weakref.ReferenceType[CaptureHandler]) -> None:
+    """A handler's retention thread: vacuum while requests come, then end.
+    It holds the handler only weakly between rounds."""
+    me = threading.current_thread()
+    while True:
+        handler = ref()
+        if handler is None:
+            return
+        with handler.lock:  # type: ignore[union-attr]
+            if not handler._vacuum_due or handler._vacuum_thread is not me:
+                if handler._vacuum_thread is me:
+                    handler._vacuum_thread = None
+                return
+            handler._vacuum_due = False
+        handler._vacuum_now()
+        del handler

@@ -157,7 +157,9 @@ class CaptureLoggerFactory:
         show_locals: store each traceback frame's local variables with an
             exception (off by default: they may hold secrets).
         **commit_options: ``commit_every``, ``commit_interval``,
-            ``commit_level``, ``durable``, ``delay``, ``compression_level``.
+            ``commit_level``, ``durable``, ``delay``, ``compression_level``,
+            and ``rotation`` and ``retention`` to write the events as
+            segments (see :class:`~capturelog.CaptureHandler`).
 
     Pending events are committed by :meth:`close`, and at interpreter exit
     (the underlying handler is closed by ``logging.shutdown()``).
