@@ -30,9 +30,11 @@ from ._codec import (
     unpack_data,
 )
 from ._format import MAGIC, OLD_MAGIC
+from ._stream import SegmentDeleted, StreamFile
 from ._when import LevelRange, needs_custom_names, parse_level_range, parse_time
 from .capturefile import CaptureFile
 from .exceptions import InvalidCaptureFile
+from .logset import Segment, describe, segment_paths
 
 __all__ = ["ReplayReader", "to_timestamp"]
 
@@ -202,7 +204,9 @@ def is_glob(pattern: str) -> bool:
 def expand_paths(patterns: Sequence[str], *, appearing: bool = False) -> list[str]:
     """The files the paths name, each once, in the order given.
 
-    A file stands for itself; a directory for the capture files in it (by
+    A file stands for itself, and for the segments of the log set a handler
+    writing that name makes (the name alone, when the handler rotates); a
+    directory for the capture files in it (by
     their first bytes; hidden files and subdirectories left out), by name; a
     pattern with glob characters that is not itself a file's name, for the
     files it matches, by name.
@@ -226,9 +230,14 @@ def expand_paths(patterns: Sequence[str], *, appearing: bool = False) -> list[st
             matches = [path for path in sorted(glob.glob(pattern)) if not os.path.isdir(path)]
             what = "no file matches this pattern"
         else:
-            matches = [pattern]
+            # A handler's file name also stands for its log set's segments
+            # (app.capture -> app@*.capture, app.*@*.capture), and with
+            # rotation on, for them alone.
+            segments = segment_paths(pattern)
+            exists = os.path.lexists(pattern)
+            matches = ([pattern] if exists else []) + segments
             what = ""
-            if not appearing and not os.path.lexists(pattern):
+            if not appearing and not exists and not segments:
                 raise FileNotFoundError(errno.ENOENT, "no such file", pattern)
         if not matches and not appearing:
             raise FileNotFoundError(errno.ENOENT, what, pattern)
@@ -264,9 +273,14 @@ def origin_of(metadata: bytes | str | None) -> dict[str, Any] | None:
 class _Source:
     """One capture file being replayed."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, stream: StreamFile | None = None) -> None:
         self.path = path
-        self.cf = CaptureFile(path, encoding=None)
+        # A log set's stream reads as one file numbered by the stream's
+        # sequence numbers (from ``first``); any other file from 1.
+        self.segments = stream
+        self.cf: Any = stream if stream is not None else CaptureFile(path, encoding=None)
+        self.first = stream.first if stream is not None else 1
+        self.stream = stream.stream if stream is not None else os.path.basename(path)
         self.decoder = RecordDecoder()
         self._unpack = self.decoder.data
         try:
@@ -288,7 +302,7 @@ class _Source:
         if self.cf.record_count() == 0:
             return True
         try:
-            first = self._unpack(self._payload(1))
+            first = self._unpack(self._payload(self.first))
         except Exception:
             return False
         return type(first) is dict and first.get("k") in ("log", EVENT_KIND)
@@ -345,7 +359,7 @@ class _Source:
     def iterate_data(self, start: int, stop: int) -> Iterator[tuple[int, dict[str, Any]]]:
         """(number, stored map) for records ``start`` .. ``stop - 1``."""
         decode = self.decode
-        seq = start
+        seq = start = max(start, self.first)
         for payload in self.cf.record_generator(start):
             if seq >= stop:
                 return
@@ -356,7 +370,9 @@ class _Source:
         if data.get("k") == PLAIN_KIND:
             return self._plain_record(data["p"], seq)
         record = self.decoder.record(data, seq)
-        record.capture_file = self.path
+        segments = self.segments
+        record.capture_file = self.path if segments is None else segments.path_of(seq)
+        record.capture_stream = self.stream
         return record
 
     def _plain_record(self, payload: bytes, seq: int) -> logging.LogRecord:
@@ -374,6 +390,7 @@ class _Source:
         )  # fmt: skip
         record.capture_seq = seq
         record.capture_file = self.path
+        record.capture_stream = self.stream
         record.capture_plain = True
         return record
 
@@ -391,7 +408,10 @@ class _Source:
         steady rate, so that lands close) alternate with halving steps (so a
         burst cannot make it slow), about log2(n) reads at worst.
         """
-        hi = self.cf.record_count() + 1
+        hi: int = self.cf.record_count() + 1
+        lo = max(lo, self.first)
+        if self.segments is not None:
+            lo, hi = self._segment_window(when, lo, hi)
         if lo >= hi:
             return lo
         lo_time = self.created(lo)
@@ -413,6 +433,21 @@ class _Source:
             else:
                 hi, hi_time = mid, mid_time
         return hi
+
+
+    def _segment_window(self, when: float, lo: int, hi: int) -> tuple[int, int]:
+        """Narrow a search to the one segment that can hold the answer, by
+        the time bounds sealed segments carry: no other segment is opened."""
+        for segment in self.segments.segments if self.segments is not None else ():
+            if segment.last_seq < lo:
+                continue
+            if segment.last_time is None or segment.last_time >= when:
+                # Records before this segment are all earlier than ``when``.
+                start = max(lo, segment.first_seq)
+                if segment.sealed:
+                    return start, min(hi, segment.last_seq + 1)
+                return start, hi
+        return hi, hi  # every record is earlier
 
 
 class ReplayReader:
@@ -445,6 +480,7 @@ class ReplayReader:
         self.patterns = [os.fspath(p) for p in paths]
         self.paths: list[str] = []
         self._sources: list[_Source] = []
+        self._seen: set[str] = set()  # every file taken in, segments included
         try:
             self._add_sources(expand_paths(self.patterns))
         except BaseException:
@@ -453,20 +489,56 @@ class ReplayReader:
         self.path = self.paths[0]
 
     def _add_sources(self, paths: list[str]) -> None:
+        """Open the files not open yet: a log set's segments grouped into one
+        source per stream (described, not read), any other file as itself."""
+        streams: dict[str, list[Segment]] = {}
         for path in paths:
-            if path not in self.paths:
+            if path in self._seen:
+                continue
+            self._seen.add(path)
+            segment = describe(path) if "@" in os.path.basename(path) else None
+            if segment is None:
                 self._sources.append(_Source(path))
                 self.paths.append(path)
+            else:
+                key = os.path.join(os.path.dirname(path), segment.stream)
+                streams.setdefault(key, []).append(segment)
+        for key, segments in streams.items():
+            if key in self.paths:
+                continue  # a stream already read: refresh() finds its new segments
+            stream = StreamFile(segments)
+            self._seen.update(s.path for s in stream.segments)
+            self._sources.append(_Source(key, stream))
+            self.paths.append(key)
 
     # ----------------------------------------------------------------- access
 
     def _single(self) -> _Source:
         if len(self._sources) != 1:
-            raise TypeError("records are addressed by number in one file; this reader has several")
+            raise TypeError(
+                "records are addressed by number in one file or stream; this reader has"
+                f" several ({', '.join(s.stream for s in self._sources[:4])}"
+                f"{' ...' if len(self._sources) > 4 else ''}): use reader[stream, seq]"
+            )
         return self._sources[0]
 
+    def _of_stream(self, stream: str) -> _Source:
+        """The source of a stream (or file), by name or path."""
+        for source in self._sources:
+            if stream in (source.stream, source.path):
+                return source
+        raise KeyError(
+            f"no stream {stream!r} here; the streams are"
+            f" {', '.join(s.stream for s in self._sources)}"
+        )
+
+    @property
+    def streams(self) -> list[str]:
+        """The names of the streams (for a plain file, its file name)."""
+        return [source.stream for source in self._sources]
+
     def __len__(self) -> int:
-        return sum(source.cf.record_count() for source in self._sources)
+        return sum(source.cf.record_count() + 1 - source.first for source in self._sources)
 
     def refresh(self) -> None:
         """See records committed since the reader opened (or last refreshed),
@@ -474,8 +546,14 @@ class ReplayReader:
         given."""
         for source in self._sources:
             source.cf.refresh()
-        if any(os.path.isdir(p) or is_glob(p) for p in self.patterns):
-            self._add_sources(expand_paths(self.patterns, appearing=True))
+        for source in self._sources:
+            if source.segments is not None:
+                source.first = source.segments.first
+                self._seen.update(s.path for s in source.segments.segments)
+        # Directories and globs may name new files, a handler's name new
+        # segments (of a new stream, or a stream's next one, which its
+        # source found already).
+        self._add_sources(expand_paths(self.patterns, appearing=True))
 
     def origin(self, path: str | None = None) -> dict[str, Any] | None:
         """What a capturelog writer wrote of itself in the file's metadata
@@ -506,24 +584,37 @@ class ReplayReader:
     @overload
     def __getitem__(self, seq: slice) -> list[logging.LogRecord]: ...
 
-    def __getitem__(self, seq: int | slice) -> logging.LogRecord | list[logging.LogRecord]:
+    @overload
+    def __getitem__(self, seq: tuple[str, int]) -> logging.LogRecord: ...
+
+    def __getitem__(self, seq: Any) -> logging.LogRecord | list[logging.LogRecord]:
         """``reader[n]`` is record n (negative counts from the end);
-        ``reader[a:b]`` the records a .. b-1, as with CaptureFile."""
-        source = self._single()
+        ``reader[a:b]`` the records a .. b-1, as with CaptureFile. With
+        several streams (a log set's worker processes), ``reader[stream, n]``
+        (the stream's name, such as ``"app.4242.capture"``). In a log set, n
+        is the stream's sequence number, which outlives rotation and
+        retention."""
+        if isinstance(seq, tuple) and len(seq) == 2:
+            source = self._of_stream(seq[0])
+            seq = seq[1]
+        else:
+            source = self._single()
         count = source.cf.record_count()
+        first = source.first
         if isinstance(seq, slice):
             if seq.step not in (None, 1):
                 numbers = range(count + 1)[seq]
-                return [source.record(n) for n in numbers if n >= 1]
-            start = (
-                1 if seq.start is None else (seq.start if seq.start > 0 else count + 1 + seq.start)
-            )
+                return [source.record(n) for n in numbers if n >= first]
+            if seq.start is None:
+                start = first
+            else:
+                start = seq.start if seq.start > 0 else count + 1 + seq.start
             stop = (
                 count + 1
                 if seq.stop is None
                 else (seq.stop if seq.stop >= 0 else count + 1 + seq.stop)
             )
-            return list(source.iterate(max(start, 1), min(stop, count + 1)))
+            return list(source.iterate(max(start, first), min(stop, count + 1)))
         if seq < 0:
             seq += count + 1
         return source.record(seq)
@@ -605,7 +696,7 @@ class ReplayReader:
         for source in self._sources:
             if source.plain:
                 continue
-            for seq, data in source.iterate_data(1, source.cf.record_count() + 1):
+            for seq, data in source.iterate_data(source.first, source.cf.record_count() + 1):
                 name: Any
                 number: Any
                 if data.get("k") == EVENT_KIND:
@@ -621,9 +712,9 @@ class ReplayReader:
         """``start`` and ``stop`` as the first and last + 1 record numbers in
         the file (negative ones counted from the end)."""
         count = source.cf.record_count()
-        first = 1 if start is None else (start if start >= 0 else count + 1 + start)
+        first = source.first if start is None else (start if start >= 0 else count + 1 + start)
         last = count + 1 if stop is None else (stop if stop >= 0 else count + 1 + stop)
-        return max(first, 1), min(last, count + 1)
+        return max(first, source.first), min(last, count + 1)
 
     def _stream(
         self, source: _Source, start: int | None, stop: int | None, keep: _Filter, skew: float
@@ -750,11 +841,23 @@ class ReplayReader:
                 self.refresh()
                 batches = []
                 for source in self._sources:
-                    next_seq = position.setdefault(source.path, 1)
+                    # Records before a stream's first segment were deleted
+                    # by retention: go on from what is there.
+                    next_seq = max(position.setdefault(source.path, source.first), source.first)
                     count = source.cf.record_count()
                     if count >= next_seq:
-                        batches.append([r for r in source.iterate(next_seq, count + 1) if keep(r)])
-                        position[source.path] = count + 1
+                        batch: list[logging.LogRecord] = []
+                        done = next_seq - 1
+                        try:
+                            for seq, data in source.iterate_data(next_seq, count + 1):
+                                done = seq
+                                record = source.build(data, seq)
+                                if keep(record):
+                                    batch.append(record)
+                        except SegmentDeleted:
+                            pass  # the next refresh skips what retention took
+                        batches.append(batch)
+                        position[source.path] = done + 1
                 if batches:
                     yield from heapq.merge(*batches, key=_merge_key)
                     continue

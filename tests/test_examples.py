@@ -19,7 +19,7 @@ def run(name: str, *args: str) -> list[str]:
 
 def test_every_example_has_a_test() -> None:
     """No example is left unexercised."""
-    tested = {"quickstart.py", "capturefile_basics.py", "dictconfig.py", "structlog_app.py", "post_mortem.py", "follow.py"}
+    tested = {"quickstart.py", "capturefile_basics.py", "dictconfig.py", "structlog_app.py", "post_mortem.py", "follow.py", "log_sets.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -80,3 +80,17 @@ def test_follow(tmp_path: Path) -> None:
     assert lines[0] == "1 INFO heartbeat 0"
     assert lines[-2] == "6 ERROR lost connection to db-1"
     assert lines[-1] == "6 records in all"
+
+
+def test_log_sets(tmp_path: Path) -> None:
+    """Workers of a spawn Pool and the main process log through one rotating,
+    retention-bounded dictConfig handler; the set reads back as one log."""
+    lines = run("log_sets.py", str(tmp_path / "logs"))
+    segments, streams = (int(word) for word in lines[0].split()[::3][:2])
+    assert lines[0] == f"{segments} segments in {streams} streams"
+    assert streams == 4  # the main process and three workers
+    assert segments <= 12 + streams  # retention after each rotation; each stream's newest stays
+    assert lines[1] == "last record: 'all 6 jobs done', record 2 of service.capture"
+    names = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert names[-1] == "service@000000000001.capture"
+    assert all("@" in name for name in names)

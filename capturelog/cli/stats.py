@@ -55,7 +55,7 @@ class _Tally:
         """Count one file's records in; return its bytes of records."""
         source = reader._sources[index]
         raw = 0
-        for n, payload in enumerate(source.cf, 1):
+        for n, payload in enumerate(source.cf, source.first):
             raw += len(payload)
             record = source.build(source.decode(cast(bytes, payload), n), n)
             levelno: float = record.levelno
@@ -94,8 +94,37 @@ def _severity(levelno: Any) -> float:
     return -math.inf if math.isnan(value) else value
 
 
+def _describe_stream(out: TextIO, reader: ReplayReader, index: int, raw: int) -> None:
+    """A log set's stream: its segments, numbers, writer and size."""
+    source = reader._sources[index]
+    segments = source.segments.segments if source.segments is not None else []
+    with open(segments[-1].path, "rb") as f:
+        writing = writer_active(f.fileno())
+    out.write(f"stream:      {source.path} ({len(segments):,} segments)\n")
+    count = source.cf.record_count()
+    if count >= source.first:
+        out.write(f"records:     {source.first:,} to {count:,} committed")
+    else:
+        out.write("records:     none committed")
+    out.write(
+        f" (1 to {source.first - 1:,} deleted by retention)\n" if source.first > 1 else "\n"
+    )
+    out.write(
+        "state:       "
+        + ("a writer has its newest segment open\n" if writing else "no writer has it open\n")
+    )
+    origin = reader.origin(source.path)
+    if origin is not None:
+        out.write(f"writer:      {_writer_text(origin)}\n")
+    size = sum(s.size for s in segments)
+    out.write(f"size:        {size:,} bytes on disk for {raw:,} bytes of records\n")
+
+
 def _describe_file(out: TextIO, reader: ReplayReader, index: int, raw: int) -> None:
     source = reader._sources[index]
+    if source.segments is not None:
+        _describe_stream(out, reader, index, raw)
+        return
     path = source.path
     view = source.cf._view
     # Compressed blocks in the file, plus the block not compressed yet (it
