@@ -89,12 +89,20 @@ class StreamFile:
         cf = self._open.get(segment.path)
         if cf is None:
             cf = CaptureFile(segment.path, encoding=None)
-            self._open[segment.path] = cf
-            while len(self._open) > _OPEN:
-                self._open.popitem(last=False)[1].close()
+            self._keep(segment.path, cf)
         else:
             self._open.move_to_end(segment.path)
         return cf
+
+    def _keep(self, path: str, cf: CaptureFile) -> None:
+        """Put an open segment file in the cache (closing the oldest beyond
+        its size), or close it if the cache has that file open already."""
+        if path in self._open:
+            cf.close()
+            return
+        self._open[path] = cf
+        while len(self._open) > _OPEN:
+            self._open.popitem(last=False)[1].close()
 
     def record_at(self, seq: int) -> bytes:
         """The stored bytes of record ``seq``.
@@ -131,17 +139,21 @@ class StreamFile:
             local = max(1, start - segment.first_seq + 1)
             if local > segment.count:
                 continue
-            try:
-                cf = CaptureFile(segment.path, encoding=None)
-            except FileNotFoundError:
-                raise SegmentDeleted(
-                    2, "deleted (by retention?) while it was being read", segment.path
-                ) from None
+            # The file a search just opened is taken over (out of the cache,
+            # so no other read closes it under the walk), else opened.
+            cf = self._open.pop(segment.path, None)
+            if cf is None:
+                try:
+                    cf = CaptureFile(segment.path, encoding=None)
+                except FileNotFoundError:
+                    raise SegmentDeleted(
+                        2, "deleted (by retention?) while it was being read", segment.path
+                    ) from None
             try:
                 records = cf.record_generator(local)
                 yield from islice(records, segment.count - local + 1)
             finally:
-                cf.close()
+                self._keep(segment.path, cf)
 
     def __iter__(self) -> Iterator[bytes]:
         return self.record_generator(self.first)

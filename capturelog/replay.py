@@ -437,16 +437,29 @@ class _Source:
 
     def _segment_window(self, when: float, lo: int, hi: int) -> tuple[int, int]:
         """Narrow a search to the one segment that can hold the answer, by
-        the time bounds sealed segments carry: no other segment is opened."""
-        for segment in self.segments.segments if self.segments is not None else ():
+        the time bounds sealed segments carry: no other segment is opened.
+        Sealed segments come first in a stream and their bounds rise, so the
+        first one ending at or after ``when`` is found by bisection."""
+        segments = self.segments.segments if self.segments is not None else []
+        # The first segment whose last record is not before ``when``: only an
+        # unsealed one (the newest, or one a crash left open) has no bounds.
+        unsealed = next((i for i, s in enumerate(segments) if s.last_time is None), len(segments))
+        below, above = 0, unsealed
+        while below < above:
+            middle = (below + above) // 2
+            if segments[middle].last_time < when:  # type: ignore[operator]
+                below = middle + 1
+            else:
+                above = middle
+        for segment in segments[below:]:
             if segment.last_seq < lo:
                 continue
-            if segment.last_time is None or segment.last_time >= when:
-                # Records before this segment are all earlier than ``when``.
-                start = max(lo, segment.first_seq)
-                if segment.sealed:
-                    return start, min(hi, segment.last_seq + 1)
-                return start, hi
+            if segment.last_time is not None and segment.last_time < when:
+                continue  # a sealed one after an unsealed one, wholly earlier
+            start = max(lo, segment.first_seq)
+            if segment.sealed:
+                return start, min(hi, segment.last_seq + 1)
+            return start, hi
         return hi, hi  # every record is earlier
 
 
