@@ -104,7 +104,7 @@ def _put(data: dict[str, Any], key: object, value: Any) -> None:
     data[name] = value
 
 
-def json_line(data: dict[str, Any], pretty: bool = False) -> str:
+def json_line(data: Any, pretty: bool = False) -> str:
     """``data`` as strict JSON: one line, or indented by 2 when ``pretty``.
 
     Values are written as the module docstring says. The usual object is written by

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from .. import __version__
 from ..exceptions import CaptureFileError
-from . import cat, salvage, show, stats, tail, vacuum, verify
+from . import cat, export, salvage, show, stats, tail, vacuum, verify
 from ._common import UsageError
 from ._output import Printer, details, known_fields, normalised
 
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"capturelog: error: {exc}\n")
         return 2
-    except (CaptureFileError, OSError, ValueError, TypeError, IndexError) as exc:
+    except (CaptureFileError, OSError, ValueError, TypeError, IndexError, ImportError) as exc:
         message = str(exc)
         if isinstance(exc, OSError) and exc.filename:
             message = f"{exc.filename}: {exc.strerror}"
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"capturelog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (cat, tail, show, stats, verify, salvage, vacuum):
+    for command in (cat, tail, show, stats, verify, salvage, vacuum, export):
         command.register(commands)
     return parser
 
