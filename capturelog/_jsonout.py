@@ -115,9 +115,9 @@ def json_line(data: Any, pretty: bool = False) -> str:
     """
     indent = 2 if pretty else None
     try:
-        text = json.dumps(
-            data, default=_json_value, allow_nan=False, ensure_ascii=False, indent=indent
-        )
+        # An encoder made once: json.dumps with options builds one per call,
+        # which costs more than encoding a record.
+        text = (_PRETTY if pretty else _COMPACT).encode(data)
     except (TypeError, ValueError, RecursionError):
         data = _jsonable(data, 0)
         text = json.dumps(data, allow_nan=False, ensure_ascii=False, indent=indent)
@@ -127,6 +127,12 @@ def json_line(data: Any, pretty: bool = False) -> str:
         except UnicodeEncodeError:
             text = json.dumps(data, default=_json_value, allow_nan=False, indent=indent)
     return text
+
+
+def _encoder(indent: int | None) -> json.JSONEncoder:
+    return json.JSONEncoder(
+        default=_json_value, allow_nan=False, ensure_ascii=False, indent=indent
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -229,3 +235,7 @@ def time_text(created: Any) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%S", local) + f".{int(created % 1 * 1000):03d}" + zone
     except Exception:
         return f"{limited_repr(created)} (not a time)"
+
+
+_COMPACT = _encoder(None)
+_PRETTY = _encoder(2)
