@@ -172,8 +172,10 @@ def parse_rotation(value: object) -> Rotation:
 
 
 def parse_retention(value: object) -> Retention:
-    """``retention=``: a total size, an age, a number of segments (an int), or
-    a list of them.
+    """``retention=``: a total size with its unit (``"10 GB"``), an age
+    (``"7 days"``, a ``timedelta``), a number of segments (an int, or a string
+    of digits such as ``"5"``), or a list of them. A float is refused: it
+    could mean seconds, bytes or segments.
 
     Raises:
         ValueError: a rule that is none of these.
@@ -181,23 +183,36 @@ def parse_retention(value: object) -> Retention:
     sizes: list[int] = []
     ages: list[float] = []
     counts: list[int] = []
-    for rule in _rules(value):
-        if isinstance(rule, bool):
-            raise ValueError(f"not a retention rule: {rule!r}")
+    for given in _rules(value):
+        if isinstance(given, bool):
+            raise ValueError(f"not a retention rule: {given!r}")
+        # "5" from an INI file or the environment: 5 segments.
+        rule = int(given) if isinstance(given, str) and given.strip().isdigit() else given
         if isinstance(rule, int):
             if rule < 1:
                 raise ValueError(f"a number of segments to keep must be 1 or more, not {rule}")
             counts.append(rule)
-        elif isinstance(rule, (dt.timedelta, float)):
+        elif isinstance(rule, dt.timedelta):
             ages.append(parse_age(rule))
         elif isinstance(rule, str):
-            if _is_size(rule):
+            if _has_unit(rule):
                 sizes.append(parse_size(rule))
             else:
                 ages.append(_age_or_error(rule, "retention"))
         else:
-            raise ValueError(f"not a retention rule: {rule!r}")
+            # A float could be seconds, bytes or a count: ask for words.
+            raise ValueError(
+                f"not a retention rule: {rule!r} (a number of segments is an int; write a"
+                " size as '10 GB' and an age as '7 days')"
+            )
     return Retention(min(sizes, default=None), min(ages, default=None), min(counts, default=None))
+
+
+def _has_unit(text: str) -> bool:
+    """A size with a unit ("10 GB"), not a bare number."""
+    match = _SIZE.fullmatch(text.strip().lower())
+    unit = match.group(2) if match else ""
+    return unit in _UNITS and unit != ""
 
 
 def _is_size(text: str) -> bool:

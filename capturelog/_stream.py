@@ -44,12 +44,16 @@ def stream_path(segment: Segment) -> str:
 class StreamFile:
     """The records of one stream, over its segments, read-only."""
 
-    def __init__(self, segments: list[Segment]) -> None:
+    def __init__(
+        self, segments: list[Segment], files: OrderedDict[str, CaptureFile] | None = None
+    ) -> None:
+        """``files``: the open-file cache, shared by every stream of one reader
+        so that the bound holds for the reader, whatever its streams."""
         self.path = stream_path(segments[0])
         self.stream = segments[0].stream
         self._segments = sorted(segments, key=lambda s: s.first_seq)
         self._firsts = [s.first_seq for s in self._segments]
-        self._open: OrderedDict[str, CaptureFile] = OrderedDict()
+        self._open: OrderedDict[str, CaptureFile] = OrderedDict() if files is None else files
 
     # ----------------------------------------------------------------- shape
 
@@ -130,13 +134,23 @@ class StreamFile:
         committed now, opening one segment at a time.
 
         Raises:
-            SegmentDeleted: a segment was deleted before the walk got to it
-                (after the records before it).
+            SegmentDeleted: a segment was deleted before the walk got to it,
+                or one is missing between two others (the numbers would
+                no longer match the records), after the records before it.
         """
         segments = self._segments
         i = max(0, bisect.bisect_right(self._firsts, start) - 1)
+        expected = max(start, self.first)  # the next record's number
         for segment in segments[i:]:
+            if segment.first_seq > expected:
+                raise SegmentDeleted(
+                    2,
+                    f"records {expected} to {segment.first_seq - 1} of stream {self.stream}"
+                    " are missing (a segment deleted or moved out of the set)",
+                    segment.path,
+                )
             local = max(1, start - segment.first_seq + 1)
+            expected = max(expected, segment.first_seq + segment.count)
             if local > segment.count:
                 continue
             # The file a search just opened is taken over (out of the cache,
@@ -190,5 +204,7 @@ class StreamFile:
         return self._file(self._segments[-1]).get_metadata()
 
     def close(self) -> None:
-        while self._open:
-            self._open.popitem()[1].close()
+        """Close this stream's files (the cache may hold other streams')."""
+        own = {s.path for s in self._segments}
+        for path in [p for p in self._open if p in own]:
+            self._open.pop(path).close()

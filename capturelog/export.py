@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._codec import event_of, robust_repr
 from ._jsonout import json_line
-from .replay import ReplayReader, extras
+from .capturefile import CaptureFile
+from .exceptions import CaptureFileError
+from .replay import ReplayReader, extras, origin_of
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, import-not-found, unused-ignore]
@@ -103,20 +105,32 @@ def _micros(created: Any) -> int | None:
     return micros if _INT64[0] <= micros <= _INT64[1] else None
 
 
-def _writers(reader: ReplayReader) -> dict[str, tuple[Any, Any, Any]]:
-    """(host, program, pid) of each stream's or file's writer, by stream name."""
-    found = {}
-    for path, stream in zip(reader.paths, reader.streams, strict=True):
-        origin = reader.origin(path) or {}
-        found[stream] = (
-            _text(origin.get("host")),
-            _text(origin.get("program")),
-            _int(origin.get("pid"), _INT64),
-        )
-    return found
+class _Writers:
+    """(host, program, pid) of the writer of each file, segment by segment (a
+    log set's segments may come from several runs), read once per file."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[Any, Any, Any]] = {}
+
+    def __call__(self, path: Any) -> tuple[Any, Any, Any]:
+        if type(path) is not str:
+            return (None, None, None)
+        known = self._known.get(path)
+        if known is None:
+            try:
+                with CaptureFile(path, encoding=None) as cf:
+                    origin = origin_of(cf.get_metadata()) or {}
+            except (OSError, CaptureFileError):
+                origin = {}  # deleted since (retention) or unreadable: unknown
+            known = self._known[path] = (
+                _text(origin.get("host")),
+                _text(origin.get("program")),
+                _int(origin.get("pid"), _INT64),
+            )
+        return known
 
 
-def _row(record: logging.LogRecord, writers: dict[str, tuple[Any, Any, Any]]) -> tuple[Any, ...]:
+def _row(record: logging.LogRecord, writers: _Writers) -> tuple[Any, ...]:
     attrs = record.__dict__
     event = event_of(record)
     own = extras(record)
@@ -128,8 +142,7 @@ def _row(record: logging.LogRecord, writers: dict[str, tuple[Any, Any, Any]]) ->
         template = None
         args_json = None
     stream = attrs.get("capture_stream")
-    writer = writers.get(stream) if type(stream) is str else None
-    host, program, pid = writer if writer is not None else (None, None, None)
+    host, program, pid = writers(attrs.get("capture_file"))
     return (
         _micros(attrs.get("created")),
         _int(attrs.get("levelno"), _INT32),
@@ -173,7 +186,7 @@ def record_batches(
         raise ValueError(f"batch_size must be 1 or more, not {batch_size}")
     pa = _pyarrow()
     arrow_schema = schema()
-    writers = _writers(reader)
+    writers = _Writers()
     names = [name for name, _, _ in COLUMNS]
     rows: list[tuple[Any, ...]] = []
     for record in reader.records(**filters):

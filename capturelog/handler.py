@@ -225,7 +225,7 @@ class CaptureHandler(logging.Handler):
         commit_levelno = _check_arguments(
             commit_every, commit_interval, commit_level, compression_level
         )
-        rotation_rule, retention_rule = _check_limits(rotation, retention)
+        rotation_rule, retention_rule = _check_limits(rotation, retention, pattern)
         super().__init__(level)
         # The limits, as parsed (None: not asked for).
         self.rotation: Rotation | None = rotation_rule
@@ -475,7 +475,12 @@ class CaptureHandler(logging.Handler):
         segment_origin = _segment_map(stream, first_seq)
         # A segment's age counts from its first record (from now for an
         # empty one), whichever process wrote it.
-        started = (_record_time_at(cf, 1) if cf.record_count() else None) or time.time()
+        now = time.time()
+        started = (_record_time_at(cf, 1) if cf.record_count() else None) or now
+        if not (type(started) in (int, float) and 0 < started <= now):
+            # A NaN, future or absurd time (replayed records may carry one)
+            # would make the schedule fail or never come due: count from now.
+            started = now
         self._schedule_rotation(started)
         return segment_origin
 
@@ -1317,7 +1322,9 @@ def _commit_pending_at_exit() -> None:
             handler._commit_at_exit()
 
 
-def _check_limits(rotation: object, retention: object) -> tuple[Rotation | None, Retention | None]:
+def _check_limits(
+    rotation: object, retention: object, pattern: str
+) -> tuple[Rotation | None, Retention | None]:
     """Parse ``rotation`` and ``retention`` (ValueError naming the argument);
     None for each not asked for."""
     try:
@@ -1332,6 +1339,14 @@ def _check_limits(rotation: object, retention: object) -> tuple[Rotation | None,
         raise ValueError(
             f"retention={retention!r} needs rotation= too: retention deletes whole"
             " segments, and without rotation the handler writes one file"
+        )
+    if retention_rule and "{pid}" in pattern:
+        # Each run's name differs, so no run could find, or bound, the
+        # segments earlier runs left: the set would grow for ever.
+        raise ValueError(
+            f"retention={retention!r} with {{pid}} in the file name ({pattern}) cannot"
+            " bound the set: drop {pid} (each worker process gets a stream of its own"
+            " anyway, app.<pid>@....capture), and retention covers them all"
         )
     return rotation_rule or None, retention_rule or None
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -62,11 +63,16 @@ def segment_name(stream_path: str, first_seq: int) -> str:
 
 def segment_paths(name: str) -> list[str]:
     """The segment files of the set a handler writing ``name`` makes: its own
-    stream's and its worker processes' (``name`` with ``.<pid>``), sorted."""
+    stream's (``app@<12 digits>.capture``) and its worker processes'
+    (``app.<pid>@<12 digits>.capture``), sorted. Nothing else matches: not
+    ``app.audit@...capture``, the set of another handler, ``app.audit.capture``."""
     stem, ext = os.path.splitext(name)
     base = glob.escape(stem)
+    own = re.compile(
+        re.escape(os.path.basename(stem)) + rf"(\.[0-9]+)?@[0-9]{{{SEQ_DIGITS}}}" + re.escape(ext)
+    )
     found = set(glob.glob(f"{base}@*{ext}")) | set(glob.glob(f"{base}.*@*{ext}"))
-    return sorted(path for path in found if os.path.isfile(path))
+    return sorted(p for p in found if own.fullmatch(os.path.basename(p)) and os.path.isfile(p))
 
 
 def set_paths(path: str) -> list[str]:

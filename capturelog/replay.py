@@ -11,6 +11,7 @@ import math
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -494,6 +495,8 @@ class ReplayReader:
         self.paths: list[str] = []
         self._sources: list[_Source] = []
         self._seen: set[str] = set()  # every file taken in, segments included
+        # Open segment files, shared by the streams: at most 8 for the reader.
+        self._segment_files: OrderedDict[str, CaptureFile] = OrderedDict()
         try:
             self._add_sources(expand_paths(self.patterns))
         except BaseException:
@@ -517,9 +520,9 @@ class ReplayReader:
                 key = os.path.join(os.path.dirname(path), segment.stream)
                 streams.setdefault(key, []).append(segment)
         for key, segments in streams.items():
-            if key in self.paths:
+            if any(s.segments is not None and s.path == key for s in self._sources):
                 continue  # a stream already read: refresh() finds its new segments
-            stream = StreamFile(segments)
+            stream = StreamFile(segments, self._segment_files)
             self._seen.update(s.path for s in stream.segments)
             self._sources.append(_Source(key, stream))
             self.paths.append(key)
@@ -841,9 +844,9 @@ class ReplayReader:
         """
         keep = _Filter(self.level_range(level), logger, since, until, match)
         stop_event = stop_event or threading.Event()
-        position: dict[str, int] = {}
+        position: dict[int, int] = {}  # by source: a plain file and a stream may share a path
         for source in self._sources:
-            position[source.path] = (
+            position[id(source)] = (
                 self._bounds(source, start, None)[0]
                 if start is not None
                 else (source.cf.record_count() + 1)
@@ -856,7 +859,7 @@ class ReplayReader:
                 for source in self._sources:
                     # Records before a stream's first segment were deleted
                     # by retention: go on from what is there.
-                    next_seq = max(position.setdefault(source.path, source.first), source.first)
+                    next_seq = max(position.setdefault(id(source), source.first), source.first)
                     count = source.cf.record_count()
                     if count >= next_seq:
                         batch: list[logging.LogRecord] = []
@@ -870,7 +873,7 @@ class ReplayReader:
                         except SegmentDeleted:
                             pass  # the next refresh skips what retention took
                         batches.append(batch)
-                        position[source.path] = done + 1
+                        position[id(source)] = done + 1
                 if batches:
                     yield from heapq.merge(*batches, key=_merge_key)
                     continue

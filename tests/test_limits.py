@@ -92,7 +92,11 @@ def test_retention_sizes_ages_and_counts() -> None:
         max_bytes=1_000_000_000, max_age=7 * 86400.0, max_files=5
     )
     assert not parse_retention(None)
-    for bad in (0, -3, True, "someday", object()):
+    # A string of digits (from an INI file or the environment) is a count,
+    # never a number of bytes; a float could mean anything and is refused.
+    assert parse_retention("5") == Retention(max_files=5)
+    assert parse_retention([3, "3"]) == Retention(max_files=3)
+    for bad in (0, -3, True, "someday", object(), 5.0, "1.5", "5 B x"):
         with pytest.raises(ValueError):
             parse_retention(bad)
 

@@ -69,18 +69,13 @@ def test_segment_names_sort_in_sequence_order_and_describe_themselves(tmp_path: 
     with CaptureFile(tmp_path / "app@000000000099.capture", to_write=True) as cf:
         cf.add_record("a capture file without segment metadata")
         cf.commit()
+    # Another handler's set in the same directory is not part of this one.
+    audit = write_stream(tmp_path / "app.audit.capture", 2)
     listed = logset.segment_paths(str(base))
     assert listed == sorted(
-        map(
-            str,
-            [
-                *worker,
-                *paths,
-                tmp_path / "app@notes.capture",
-                tmp_path / "app@000000000099.capture",
-            ],
-        )
+        map(str, [*worker, *paths, tmp_path / "app@000000000099.capture"])
     )
+    assert not set(map(str, audit)) & set(listed)
     found = logset.segments(listed)  # only real segments; by stream, then sequence
     assert [(s.stream, s.first_seq, s.count, s.sealed) for s in found] == [
         ("app.4242.capture", 1, 10, True),

@@ -184,3 +184,84 @@ def test_the_command_reads_a_set_by_its_handler_name(tmp_path: Path) -> None:
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert verify.stdout.count(str(tmp_path)) == 5  # each segment verified
+
+
+def test_a_plain_file_and_the_stream_of_its_name_are_both_read(tmp_path: Path) -> None:
+    """Turning rotation on for an existing log: the old plain file and the new
+    segments of the same name are both part of what the name stands for."""
+    name = tmp_path / "app.capture"
+    handler = CaptureHandler(name, commit_interval=None)
+    handler.handle(record(0, "old"))
+    handler.close()
+    write_set(name, 20, per_segment=5)
+    with ReplayReader(name) as reader:
+        messages = [r.getMessage() for r in reader]
+    assert messages == ["old record 0"] + [f"main record {n}" for n in range(1, 21)]
+    tail = subprocess.run(
+        [SCRIPT, "tail", "-n", "2", str(name), "--format", "%(message)s"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert tail.stdout == "main record 19\nmain record 20\n", tail.stderr
+
+
+def test_many_streams_share_one_bound_on_open_files(tmp_path: Path) -> None:
+    """Forty streams (worker processes come and go): reading them all leaves
+    at most 8 segment files open for the reader, not 8 a stream."""
+    name = tmp_path / "app.capture"
+    for worker in range(40):
+        write_set(tmp_path / f"app.{1000 + worker}.capture", 6, per_segment=2, who=f"w{worker}")
+    code = (
+        "import os, sys\n"
+        "from capturelog import ReplayReader\n"
+        "before = len(os.listdir('/proc/self/fd'))\n"
+        "with ReplayReader(sys.argv[1]) as reader:\n"
+        "    assert len(list(reader)) == 240\n"
+        "    held = len(os.listdir('/proc/self/fd')) - before\n"
+        "print(held)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(name)], capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) <= 8
+
+
+def test_a_segment_missing_in_the_middle_is_an_error_not_a_renumbering(tmp_path: Path) -> None:
+    name = tmp_path / "app.capture"
+    write_set(name, 30, per_segment=10)
+    middle = Path(logset.segment_name(str(name), 11))
+    middle.rename(tmp_path / "moved-away")
+    with ReplayReader(name) as reader:
+        assert reader[25].getMessage() == "main record 25"  # by number: still right
+        seen = []
+        with pytest.raises(FileNotFoundError, match="records 11 to 20 of stream app.capture"):
+            for r in reader:
+                seen.append((r.capture_seq, r.getMessage()))
+    assert seen == [(n, f"main record {n}") for n in range(1, 11)]
+
+
+def test_export_names_each_rows_own_writer(tmp_path: Path) -> None:
+    """Segments written by two runs: each row carries the pid of the run that
+    wrote its segment (read from that segment's metadata)."""
+    pytest.importorskip("pyarrow")
+    from capturelog.export import to_arrow
+
+    name = tmp_path / "app.capture"
+    script = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[3])\n"
+        "from pathlib import Path\n"
+        "from test_logset_reading import write_set\n"
+        "write_set(Path(sys.argv[1]), 10, per_segment=5, start=int(sys.argv[2]))\n"
+    )
+    tests = str(Path(__file__).parent)
+    for start in (1, 11):
+        subprocess.run(
+            [sys.executable, "-c", script, str(name), str(start), tests], check=True, timeout=60
+        )
+    with ReplayReader(name) as reader:
+        rows = to_arrow(reader).to_pylist()
+    pids = [row["writer_pid"] for row in rows]
+    assert len(rows) == 20 and len(set(pids[:10])) == 1 and len(set(pids[10:])) == 1
+    assert pids[0] != pids[10]

@@ -540,6 +540,12 @@ for n in range(3):
             log.info("child %d record %d", n, i)
         handler.close()
         os._exit(0 if threads == 1 else 3)
+    # A thread joined before the fork may take a moment more to leave the OS's
+    # count (still unwinding in the kernel); the child's count above is exact.
+    import time
+    deadline = time.monotonic() + 1.0
+    while os_threads() > 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
     assert os_threads() == 1, "a thread of ours ran on at the fork"
     children.append(pid)
 for pid in children:
@@ -661,3 +667,27 @@ def test_structlog_factory_passes_rotation_and_retention(logs: Path) -> None:
     assert len(found) > 2
     assert_continuous(found)
     assert sum(s.count for s in found) == 200
+
+
+def test_a_first_record_with_an_odd_time_does_not_stop_the_stream(tmp_path: Path) -> None:
+    """Replayed records may carry a NaN (or far future) time: a writer taking
+    up such a segment schedules its rotation from now, and never raises."""
+    import logging as _logging
+
+    for odd in (float("nan"), 1e300, 4102448400.0):
+        name = tmp_path / f"odd-{len(list(tmp_path.iterdir()))}.capture"
+        handler = CaptureHandler(name, rotation=["1 hour", "00:00"], commit_interval=None)
+        made = _logging.LogRecord("odd", _logging.INFO, __file__, 1, "odd time", None, None)
+        made.created = odd
+        handler.handle(made)
+        handler.close()
+        again = CaptureHandler(name, rotation=["1 hour", "00:00"], commit_interval=None)
+        again.handle(_logging.LogRecord("odd", _logging.INFO, __file__, 2, "after", None, None))
+        again.close()
+        assert len(logset.segment_paths(str(name))) == 1
+
+
+def test_retention_refuses_pid_in_the_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"drop \{pid\}"):
+        CaptureHandler(tmp_path / "app.{pid}.capture", rotation="1 MB", retention=3)
+    assert list(tmp_path.iterdir()) == []
