@@ -162,7 +162,7 @@ def parse_rotation(value: object) -> Rotation:
             clock = _parse_clock(rule)
             if clock is not None:
                 clocks.append(clock)
-            elif _SIZE.fullmatch(rule.strip().lower()) and _is_size(rule):
+            elif _is_size(rule):
                 sizes.append(parse_size(rule))
             else:
                 ages.append(_age_or_error(rule, "rotation"))

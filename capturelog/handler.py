@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
 import math
 import os
@@ -495,7 +494,7 @@ class CaptureHandler(logging.Handler):
             CaptureFileAlreadyOpen: another writer holds the stream.
         """
         for _ in range(_CLAIM_TRIES):
-            tail = _stream_tail(stream)
+            tail = logset.stream_segments(stream, newest=2)
             latest = tail[-1] if tail else None
             if latest is not None and not latest.sealed:
                 path, first_seq = latest.path, latest.first_seq
@@ -1428,23 +1427,6 @@ def _origin_map() -> dict[str, Any]:
 _CLAIM_TRIES = 3
 
 
-def _stream_tail(stream: str, want: int = 2) -> list[logset.Segment]:
-    """The last ``want`` segments of the stream, in order. Names sort in
-    sequence order (logset.SEQ_DIGITS), so only those are described,
-    newest first, rather than every segment of a long stream."""
-    stem, ext = os.path.splitext(stream)
-    name = os.path.basename(stream)
-    found: list[logset.Segment] = []
-    for path in sorted(glob.glob(f"{glob.escape(stem)}@*{ext}"), reverse=True):
-        segment = logset.describe(path)
-        if segment is not None and segment.stream == name:
-            found.append(segment)
-            if len(found) == want:
-                break
-    found.sort(key=lambda segment: segment.first_seq)
-    return found
-
-
 def _is_open_segment(cf: CaptureFile, stream: str, first_seq: int) -> bool:
     """Whether ``cf`` says it is the unsealed segment of ``stream`` at ``first_seq``."""
     origin = logset.segment_info(cf.get_metadata())
@@ -1458,7 +1440,7 @@ def _is_open_segment(cf: CaptureFile, stream: str, first_seq: int) -> bool:
 
 def _is_latest(cf: CaptureFile, stream: str) -> bool:
     """Whether the file ``cf`` holds is the stream's newest segment."""
-    tail = _stream_tail(stream, 1)
+    tail = logset.stream_segments(stream, newest=1)
     return bool(tail) and tail[-1].identity == cf._file_identity()
 
 

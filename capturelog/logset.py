@@ -177,12 +177,22 @@ def segments(paths: Iterable[str]) -> list[Segment]:
     return found
 
 
-def stream_segments(stream_path: str) -> list[Segment]:
-    """The segments of the one stream written at ``stream_path``, in order."""
+def stream_segments(stream_path: str, newest: int | None = None) -> list[Segment]:
+    """The segments of the one stream written at ``stream_path``, in order;
+    with ``newest``, only that many of its last ones. Names sort in sequence
+    order (``SEQ_DIGITS``), so only those are described, newest first, not
+    every segment of a long stream."""
     stem, ext = os.path.splitext(stream_path)
     stream = os.path.basename(stream_path)
-    paths = sorted(glob.glob(f"{glob.escape(stem)}@*{ext}"))
-    return [s for s in segments(paths) if s.stream == stream]
+    found: list[Segment] = []
+    for path in sorted(glob.glob(f"{glob.escape(stem)}@*{ext}"), reverse=True):
+        segment = describe(path)
+        if segment is not None and segment.stream == stream:
+            found.append(segment)
+            if len(found) == newest:
+                break
+    found.reverse()
+    return found
 
 
 @dataclass(frozen=True, slots=True)
