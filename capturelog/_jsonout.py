@@ -56,7 +56,7 @@ from typing import Any
 
 from ._codec import event_of, event_text_key, limited_repr, robust_repr
 
-__all__ = ["COMMON_KEYS", "duration_text", "json_line", "record_as_json", "time_text"]
+__all__ = ["COMMON_KEYS", "duration_text", "json_line", "plain_value", "record_as_json", "time_text"]
 
 COMMON_KEYS = ("seq", "time", "level", "logger", "message")
 # Attributes a replayed LogRecord has that its JSON leaves out: always None
@@ -125,17 +125,17 @@ def json_line(data: Any, pretty: bool = False) -> str:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            text = json.dumps(data, default=_json_value, allow_nan=False, indent=indent)
+            text = json.dumps(data, default=plain_value, allow_nan=False, indent=indent)
     return text
 
 
 def _encoder(indent: int | None) -> json.JSONEncoder:
     return json.JSONEncoder(
-        default=_json_value, allow_nan=False, ensure_ascii=False, indent=indent
+        default=plain_value, allow_nan=False, ensure_ascii=False, indent=indent
     )
 
 
-def _json_value(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """What ``json.dumps`` writes for a value of a type it has no rule for."""
     try:
         if isinstance(value, (datetime, date, time_of_day)):
@@ -175,7 +175,7 @@ def _jsonable(value: Any, depth: int) -> Any:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, enum.Enum):
         return _number(value)
-    return _jsonable(_json_value(value), depth + 1) if depth < _MAX_DEPTH else robust_repr(value)
+    return _jsonable(plain_value(value), depth + 1) if depth < _MAX_DEPTH else robust_repr(value)
 
 
 def _number(value: float) -> int | float | str:
@@ -200,7 +200,7 @@ def _key(key: Any) -> str:
     if key is None or isinstance(key, (bool, int, float)):
         plain = _jsonable(key, _MAX_DEPTH)
         return plain if type(plain) is str else json.dumps(plain)
-    mapped = _json_value(key)
+    mapped = plain_value(key)
     return mapped if type(mapped) is str else robust_repr(key)
 
 

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from .. import __version__
 from ..exceptions import CaptureFileError
-from . import cat, export, salvage, show, stats, tail, vacuum, verify
+from . import cat, export, salvage, ship, show, stats, tail, vacuum, verify
 from ._common import UsageError
 from ._output import Printer, details, known_fields, normalised
 
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"capturelog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (cat, tail, show, stats, verify, salvage, vacuum, export):
+    for command in (cat, tail, show, stats, verify, salvage, vacuum, export, ship):
         command.register(commands)
     return parser
 

@@ -1,0 +1,386 @@
+"""Replayed records as OpenTelemetry log records (OTLP protobuf messages).
+
+Pure translation, no I/O: ``ship.py`` reads, sends and keeps the cursor. The
+messages are the official ones (``opentelemetry-proto``); the mapping follows
+OpenTelemetry's logs data model and semantic conventions, and agrees with
+the SDK's own ``LoggingHandler`` where both say something:
+
+=====================  ======================================================
+OTLP field             from the record
+=====================  ======================================================
+time, observed time    ``created`` (the capture handler saw the record then)
+severity_number        ``levelno`` as the SDK maps it (10 -> 5 DEBUG, 20 -> 9
+                       INFO, 30 -> 13 WARN, 40 -> 17 ERROR, 50 -> 21 FATAL,
+                       and up to 3 steps between; below 10 unspecified)
+severity_text          ``levelname`` (WARNING as WARN, CRITICAL as FATAL)
+body                   the rendered message
+scope name             the logger's name
+trace_id, span_id,     ``otelTraceID`` / ``otelSpanID`` / ``otelTraceSampled``
+flags                  (what opentelemetry's logging instrumentation adds), or
+                       ``trace_id`` / ``span_id`` holding hex ids
+attributes             ``code.file.path``, ``code.function.name``,
+                       ``code.line.number``, ``code.stacktrace`` (stack_info),
+                       ``exception.type`` / ``.message`` / ``.stacktrace``
+                       (from the stored traceback text), ``thread.id``,
+                       ``thread.name``, ``process.pid``; the template and
+                       arguments as ``capturelog.template`` and
+                       ``capturelog.args`` when there were arguments;
+                       ``capturelog.seq``; then every extra by its own name
+resource               from the writer's metadata: ``service.name``,
+                       ``host.name``, ``process.pid``,
+                       ``process.command_line``,
+                       ``process.runtime.version``; ``capturelog.stream``
+                       and ``capturelog.file``
+=====================  ======================================================
+
+Extras keep their types where OTLP has one (text, bool, int64, double,
+bytes, arrays, maps); others are text as ``capturelog cat -o json`` writes
+them (datetimes in ISO 8601, Decimals as text...).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from enum import Enum
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import (
+    AnyValue,
+    ArrayValue,
+    InstrumentationScope,
+    KeyValue,
+    KeyValueList,
+)
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from ._codec import event_of, robust_repr
+from ._jsonout import plain_value
+from .replay import extras
+
+__all__ = ["Translator", "build_request", "log_record", "resource_attributes", "severity"]
+
+_INT64 = (-(2**63), 2**63 - 1)
+_MAX_CACHED = 4096  # call sites and threads whose attributes are kept
+_MAX_DEPTH = 32  # nesting kept as arrays and maps; deeper is text
+# Extras opentelemetry's logging instrumentation adds: read into the record's
+# trace fields (or, for the service, left to the resource), not attributes.
+_TRACE_KEYS = frozenset({"otelTraceID", "otelSpanID", "otelTraceSampled", "otelServiceName"})
+_SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+
+
+def severity(levelno: Any) -> int:
+    """A logging level as an OTLP SeverityNumber: each of logging's five
+    levels starts a band of four (DEBUG 5..8, INFO 9..12, WARN 13..16, ERROR
+    17..20, FATAL 21..24); a level a few above one takes the next steps."""
+    if type(levelno) is not int or levelno < 10:
+        return 0  # SEVERITY_NUMBER_UNSPECIFIED
+    if levelno > 53:
+        return 24
+    band, step = divmod(levelno, 10)
+    return 5 + 4 * (band - 1) + min(step, 3)
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else robust_repr(value)
+
+
+def _clean(text: str) -> str:
+    """Text protobuf accepts (UTF-8): lone surrogates, from undecodable file
+    names or bytes, as backslash escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def any_value(  # noqa: PLR0911, PLR0912 - one exit per OTLP type, in order of likelihood
+    value: Any, depth: int = 0, clean: bool = False
+) -> AnyValue:
+    """``value`` as an OTLP AnyValue: OTLP's own types as themselves,
+    containers as arrays and maps, anything else as ``cat -o json``'s text."""
+    kind = type(value)
+    if kind is str:
+        return AnyValue(string_value=_clean(value) if clean else value)
+    if kind is bool:
+        return AnyValue(bool_value=value)
+    if kind is int:
+        if _INT64[0] <= value <= _INT64[1]:
+            return AnyValue(int_value=value)
+        return AnyValue(string_value=str(value))
+    if kind is float:
+        return AnyValue(double_value=value)
+    if value is None:
+        return AnyValue()  # OTLP's empty value
+    if kind is bytes:
+        return AnyValue(bytes_value=value)
+    if not isinstance(value, Enum):  # subclasses of the plain types, as those
+        for plain_type in (str, int, float):
+            if isinstance(value, plain_type):
+                return any_value(plain_type(value), depth, clean)
+    if depth < _MAX_DEPTH:
+        if isinstance(value, Mapping):
+            return AnyValue(
+                kvlist_value=KeyValueList(
+                    values=[
+                        KeyValue(
+                            key=_clean(_text(key)) if clean else _text(key),
+                            value=any_value(item, depth + 1, clean),
+                        )
+                        for key, item in value.items()
+                    ]
+                )
+            )
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return AnyValue(
+                array_value=ArrayValue(values=[any_value(v, depth + 1, clean) for v in value])
+            )
+        plain = plain_value(value)  # an Enum's value, a datetime's text...
+        if plain is not value:
+            return any_value(plain, depth + 1, True)
+    return AnyValue(string_value=_clean(robust_repr(value)))
+
+
+def _exception(text: str) -> tuple[str, str | None]:
+    """The type and message of the last exception a formatted traceback
+    shows: its last line that does not start with a space ("pkg.Error: why")."""
+    for line in reversed(text.splitlines()):
+        if line and not line[0].isspace():
+            kind, colon, message = line.partition(": ")
+            return kind.strip(":"), (message if colon else None)
+    return "", None
+
+
+def _hex_id(value: Any, length: int) -> bytes | None:
+    """A trace or span id written as hex, as bytes; None if it is not one
+    (or is all zeros, which OTLP reads as no id)."""
+    if type(value) is int:
+        value = f"{value:0{length * 2}x}"
+    if type(value) is not str or len(value) != length * 2:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return None
+    return raw if any(raw) else None
+
+
+class Translator:
+    """Turns replayed records into OTLP LogRecords (see the module
+    docstring). The attributes of a call site (file, function, line) and of
+    a thread are made once and copied after that: most records of a log come
+    from a few hundred of each."""
+
+    def __init__(self) -> None:
+        self._sites: dict[tuple[Any, ...], list[KeyValue]] = {}
+        self._threads: dict[tuple[Any, ...], list[KeyValue]] = {}
+
+    def __call__(self, record: logging.LogRecord) -> LogRecord:
+        """One record as an OTLP LogRecord. Never raises for what a record
+        holds: text protobuf refuses (lone surrogates) is escaped."""
+        try:
+            return self._translate(record, clean=False)
+        except (UnicodeEncodeError, ValueError, TypeError):
+            return self._translate(record, clean=True)
+
+    def _translate(self, record: logging.LogRecord, clean: bool) -> LogRecord:
+        attrs = record.__dict__
+        levelname = attrs.get("levelname")
+        level_text = "" if levelname is None else _SEVERITY_TEXT.get(levelname) or _text(levelname)
+        site = (attrs.get("pathname"), attrs.get("funcName"), attrs.get("lineno"))
+        thread = (attrs.get("thread"), attrs.get("threadName"), attrs.get("process"))
+        fields = self._cached(self._sites, site, _site_fields, clean)
+        fields += self._cached(self._threads, thread, _thread_fields, clean)
+        fields += _failure_fields(attrs, clean)
+        args = attrs.get("args")
+        if args and event_of(record) is None:
+            fields.append(_field("capturelog.template", attrs.get("msg"), clean))
+            fields.append(_field("capturelog.args", args, clean))
+        seq = attrs.get("capture_seq")
+        if type(seq) is int:
+            fields.append(KeyValue(key="capturelog.seq", value=AnyValue(int_value=seq)))
+        trace_id, span_id, flags = _extra_fields(extras(record), fields, clean)
+        nanos = _nanos(attrs.get("created"))
+        return LogRecord(
+            time_unix_nano=nanos,
+            observed_time_unix_nano=nanos,
+            severity_number=severity(attrs.get("levelno")),  # type: ignore[arg-type]
+            severity_text=_clean(level_text) if clean else level_text,
+            body=any_value(_message(record), 0, clean),
+            attributes=fields,
+            trace_id=trace_id,
+            span_id=span_id,
+            flags=flags,
+        )
+
+    @staticmethod
+    def _cached(
+        cache: dict[tuple[Any, ...], list[KeyValue]],
+        key: tuple[Any, ...],
+        build: Callable[[tuple[Any, ...], bool], list[KeyValue]],
+        clean: bool,
+    ) -> list[KeyValue]:
+        """A new list of the attributes ``build`` makes of ``key``, made once
+        per key (not kept when escaped, or when the key cannot be hashed)."""
+        try:
+            found = cache.get(key)
+        except TypeError:  # an unhashable value, from a crafted file
+            return build(key, clean)
+        if found is None:
+            found = build(key, clean)
+            if not clean:
+                if len(cache) >= _MAX_CACHED:
+                    cache.clear()
+                cache[key] = found
+        return list(found)
+
+
+def log_record(record: logging.LogRecord) -> LogRecord:
+    """One replayed record as an OTLP LogRecord (``Translator`` keeps what it
+    made for the next records; this makes a new one each time)."""
+    return Translator()(record)
+
+
+def _field(key: str, value: Any, clean: bool) -> KeyValue:
+    return KeyValue(key=key, value=any_value(value, 0, clean))
+
+
+def _nanos(created: Any) -> int:
+    """A record's time in nanoseconds since 1970; 0 (unknown, to OTLP) for a
+    time that is not one, before 1970, or beyond what 64 bits hold."""
+    if type(created) in (int, float) and math.isfinite(created) and 0 <= created < 9.2e9:
+        return int(created * 1e9)
+    return 0
+
+
+def _message(record: logging.LogRecord) -> Any:
+    try:
+        return record.getMessage()
+    except Exception:  # a crafted event: what is known of it
+        return robust_repr(record.msg)
+
+
+def _site_fields(site: tuple[Any, ...], clean: bool) -> list[KeyValue]:
+    pathname, function, lineno = site
+    fields = []
+    if type(pathname) is str and pathname:
+        fields.append(_field("code.file.path", pathname, clean))
+    if type(function) is str:
+        fields.append(_field("code.function.name", function, clean))
+    if type(lineno) is int and lineno > 0:
+        fields.append(_field("code.line.number", lineno, clean))
+    return fields
+
+
+def _thread_fields(ids: tuple[Any, ...], clean: bool) -> list[KeyValue]:
+    thread, thread_name, process = ids
+    fields = []
+    if type(thread) is int:
+        fields.append(_field("thread.id", thread, clean))
+    if type(thread_name) is str:
+        fields.append(_field("thread.name", thread_name, clean))
+    if type(process) is int:
+        fields.append(_field("process.pid", process, clean))
+    return fields
+
+
+def _failure_fields(attrs: dict[str, Any], clean: bool) -> list[KeyValue]:
+    """The stack (``code.stacktrace``) and the exception, from the stored
+    traceback's text."""
+    fields = []
+    stack = attrs.get("stack_info")
+    if stack:
+        fields.append(_field("code.stacktrace", _text(stack), clean))
+    traceback = attrs.get("exc_text")
+    if traceback:
+        traceback = _text(traceback)
+        kind, reason = _exception(traceback)
+        fields.append(_field("exception.type", kind, clean))
+        if reason is not None:
+            fields.append(_field("exception.message", reason, clean))
+        fields.append(_field("exception.stacktrace", traceback, clean))
+    return fields
+
+
+def _extra_fields(
+    own: dict[str, Any], fields: list[KeyValue], clean: bool
+) -> tuple[bytes, bytes, int]:
+    """Add the extras to ``fields`` (a name the standard attributes took is
+    left out); return the trace id, span id and trace flags among them."""
+    if not own:
+        return b"", b"", 0
+    trace_id = _hex_id(own.get("otelTraceID", own.get("trace_id")), 16)
+    span_id = _hex_id(own.get("otelSpanID", own.get("span_id")), 8)
+    flags = 1 if own.get("otelTraceSampled") is True else 0  # W3C: sampled
+    taken = {field.key for field in fields}
+    if trace_id:
+        taken.add("trace_id")
+    if span_id:
+        taken.add("span_id")
+    for key, value in own.items():
+        if key in _TRACE_KEYS:
+            continue
+        name = _clean(key) if clean else key
+        if name not in taken:
+            fields.append(KeyValue(key=name, value=any_value(value, 0, clean)))
+    return trace_id or b"", span_id or b"", flags
+
+
+def resource_attributes(
+    origin: Mapping[str, Any] | None,
+    stream: str,
+    file: str | None,
+    service_name: str | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> list[KeyValue]:
+    """A resource for the records of one capture file, from what its writer
+    wrote of itself (``ReplayReader.origin``)."""
+    origin = origin or {}
+    fields: dict[str, Any] = {}
+    program = origin.get("program")
+    if service_name is None:
+        # As the SDKs name a service nobody named: by its executable's name.
+        words = program.split() if type(program) is str else []
+        executable = os.path.basename(words[0]) if words and words[0] != "-c" else ""
+        service_name = f"unknown_service:{executable}" if executable else "unknown_service"
+    fields["service.name"] = service_name
+    for key, name in (
+        ("host", "host.name"),
+        ("pid", "process.pid"),
+        ("program", "process.command_line"),
+        ("python", "process.runtime.version"),
+    ):
+        if origin.get(key) is not None:
+            fields[name] = origin[key]
+    fields["capturelog.stream"] = stream
+    if file is not None:
+        fields["capturelog.file"] = os.path.abspath(file)
+    fields.update(extra or {})
+    return [KeyValue(key=_clean(k), value=any_value(v, 0, True)) for k, v in fields.items()]
+
+
+def build_request(
+    groups: Iterable[tuple[list[KeyValue], list[tuple[str, LogRecord]]]],
+) -> ExportLogsServiceRequest:
+    """An export request: one ResourceLogs per group (a capture file's
+    records, with its resource), each record under a scope named after its
+    logger. Consecutive records of one logger share a ScopeLogs, so the
+    records keep their order."""
+    request = ExportLogsServiceRequest()
+    for resource, records in groups:
+        resource_logs: ResourceLogs = request.resource_logs.add()
+        resource_logs.resource.CopyFrom(Resource(attributes=resource))
+        scope_logs: ScopeLogs | None = None
+        scope_name: str | None = None
+        for logger_name, message in records:
+            if scope_logs is None or logger_name != scope_name:
+                scope_logs = resource_logs.scope_logs.add()
+                scope_logs.scope.CopyFrom(InstrumentationScope(name=logger_name))
+                scope_name = logger_name
+            scope_logs.log_records.append(message)
+    return request

@@ -1,0 +1,495 @@
+"""Shipping to OpenTelemetry (capturelog.ship, ``capturelog ship``), against a
+real OTLP/HTTP receiver decoding the official protobuf messages: one that
+refuses, goes down and comes back; shippers killed with SIGKILL and
+restarted; every committed record must arrive at least once, in order per
+stream, with duplicates bounded by one batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("opentelemetry.proto")  # in the test extras (capturelog[otlp])
+
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs._internal import std_to_otel
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from otlp_receiver import Receiver, attributes
+
+from capturelog import CaptureHandler, ReplayReader
+from capturelog._otlp import severity
+from capturelog.ship import Cursor, ShipError, default_cursor, logs_endpoint, ship
+
+SCRIPT = shutil.which("capturelog") or "capturelog"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.close()
+
+
+def write_log(path: Path, count: int, logger: str = "ship.svc", **options: object) -> None:
+    handler = CaptureHandler(path, commit_interval=None, **options)  # type: ignore[arg-type]
+    log = logging.getLogger(logger)
+    log.handlers = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    for i in range(count):
+        log.info("step %d of %s", i, "job", extra={"order": i})
+    handler.close()
+
+
+def assert_at_least_once(
+    streams: dict[str, list[int]], expected: dict[str, int], batch: int
+) -> int:
+    """Every record 1..N of each stream arrived, none ahead of its turn, and
+    each one sent again was at most one batch back; returns the duplicates."""
+    assert set(streams) == set(expected)
+    duplicates = 0
+    for stream, seqs in streams.items():
+        highest = 0
+        for seq in seqs:
+            assert seq <= highest + 1, f"{stream}: {seq} arrived before {highest + 1}"
+            if seq <= highest:
+                duplicates += 1
+                assert highest - seq < batch, f"{stream}: {seq} sent again, {highest} shipped"
+            highest = max(highest, seq)
+        assert highest == expected[stream]
+        assert sorted(set(seqs)) == list(range(1, expected[stream] + 1))
+    return duplicates
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCRIPT, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+# --------------------------------------------------------------- the mapping
+
+
+def test_each_field_arrives_where_opentelemetry_puts_it(  # noqa: PLR0915 - every field
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    path = tmp_path / "app.capture"
+    handler = CaptureHandler(path)
+    log = logging.getLogger("ship.map")
+    log.handlers = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    log.warning(
+        "user %s paid %.2f", "ann", 9.5,
+        extra={
+            "order": {"id": 7, "items": ["a", "b"], "gift": None},
+            "when": dt.datetime(2026, 1, 2, 3, 4, 5),
+            "huge": 2**70, "raw": b"\x00\x01", "ok": True, "ratio": 0.5,
+            "otelTraceID": "0af7651916cd43dd8448eb211c80319c",
+            "otelSpanID": "b7ad6b7169203331", "otelTraceSampled": True,
+        },
+    )  # fmt: skip
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        log.exception("lookup failed")
+    log.critical("bad name \udcff in text", stack_info=True)
+    log.log(25, "between info and warning")
+    handler.close()
+
+    report = ship(path, receiver.url, follow=False)
+    assert report.shipped == 4
+    first, failed, bad, between = receiver.records
+    record = first.record
+    attrs = attributes(record)
+    assert first.body == "user ann paid 9.50"
+    assert (record.severity_number, record.severity_text) == (13, "WARN")
+    assert first.scope == "ship.map"
+    assert attrs["code.function.name"] == "test_each_field_arrives_where_opentelemetry_puts_it"
+    assert attrs["code.file.path"] == __file__
+    assert type(attrs["code.line.number"]) is int
+    assert attrs["capturelog.template"] == "user %s paid %.2f"
+    assert attrs["capturelog.args"] == ["ann", 9.5]
+    assert attrs["capturelog.seq"] == 1
+    assert attrs["order"] == {"id": 7, "items": ["a", "b"], "gift": None}
+    assert attrs["when"] == "2026-01-02T03:04:05"
+    assert attrs["huge"] == str(2**70)  # beyond int64: as text
+    assert (attrs["raw"], attrs["ok"], attrs["ratio"]) == (b"\x00\x01", True, 0.5)
+    assert attrs["thread.name"] == "MainThread"
+    assert attrs["process.pid"] == os.getpid()
+    assert record.trace_id.hex() == "0af7651916cd43dd8448eb211c80319c"
+    assert record.span_id.hex() == "b7ad6b7169203331"
+    assert record.flags == 1
+    assert not any(key.startswith("otel") for key in attrs)
+    with ReplayReader(path) as reader:
+        created = reader[1].created
+    assert record.time_unix_nano == int(created * 1e9) == record.observed_time_unix_nano
+
+    failed_attrs = attributes(failed.record)
+    assert (failed.record.severity_number, failed.record.severity_text) == (17, "ERROR")
+    assert failed_attrs["exception.type"] == "KeyError"
+    assert failed_attrs["exception.message"] == "'missing'"
+    assert failed_attrs["exception.stacktrace"].startswith("Traceback (most recent call last):")
+    assert "capturelog.template" not in failed_attrs  # no arguments: the body is the template
+
+    assert (bad.record.severity_number, bad.record.severity_text) == (21, "FATAL")
+    assert bad.body == "bad name \\udcff in text"  # protobuf takes UTF-8 only: escaped
+    assert "Stack (most recent call last)" in attributes(bad.record)["code.stacktrace"]
+    assert between.record.severity_number == 12  # INFO4, as the SDK maps 25
+
+    resource = first.resource
+    assert resource["host.name"] == reader_origin(path)["host"]
+    assert resource["process.pid"] == os.getpid()
+    assert resource["service.name"].startswith("unknown_service")
+    assert resource["capturelog.stream"] == "app.capture"
+    assert resource["capturelog.file"] == str(path)
+
+
+def reader_origin(path: Path) -> dict[str, object]:
+    with ReplayReader(path) as reader:
+        origin = reader.origin()
+    assert origin is not None
+    return origin
+
+
+def test_severity_numbers_are_the_sdks() -> None:
+    for level in range(70):
+        assert severity(level) == std_to_otel(level).value, level
+
+
+def test_bodies_match_cat_json_record_for_record(tmp_path: Path, receiver: Receiver) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 700)
+    result = run("ship", str(path), "--otlp", receiver.url, "--once", "--batch", "128")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("shipped 700 records in 6 batches")
+    assert result.stdout == ""
+    lines = run("cat", str(path), "-o", "json").stdout.splitlines()
+    expected = [(obj["seq"], obj["message"]) for obj in map(json.loads, lines)]
+    assert [(r.seq, r.body) for r in receiver.records] == expected
+
+
+def test_replaying_into_the_sdks_logging_handler_is_the_simple_path(tmp_path: Path) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 5)
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    with pytest.warns(DeprecationWarning):
+        otel_handler = LoggingHandler(logger_provider=provider)
+    with ReplayReader(path) as reader:
+        assert reader.replay(otel_handler) == 5
+    bodies = [data.log_record.body for data in exporter.get_finished_logs()]
+    assert bodies == [f"step {i} of job" for i in range(5)]
+
+
+# --------------------------------------------------------------- the cursor
+
+
+def test_a_second_run_ships_only_what_is_new(tmp_path: Path, receiver: Receiver) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 30)
+    assert ship(path, receiver.url, follow=False, batch_records=7).shipped == 30
+    assert ship(path, receiver.url, follow=False).shipped == 0
+    write_log(path, 5)  # the handler appends to the file
+    assert ship(path, receiver.url, follow=False).shipped == 5
+    assert receiver.by_stream() == {"app.capture": list(range(1, 36))}
+    cursor = json.loads((tmp_path / ".app.capture.ship-cursor").read_text())
+    assert cursor["positions"] == {"app.capture": 35}
+    assert cursor["endpoint"] == f"{receiver.url}/v1/logs"
+
+
+def test_a_cursor_is_for_one_destination_and_one_shipper(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 3)
+    ship(path, receiver.url, follow=False)
+    with pytest.raises(ShipError, match="this cursor records shipping to"):
+        ship(path, "http://127.0.0.1:1/", follow=False)
+    other = tmp_path / "other.cursor"
+    ship(path, "http://127.0.0.1:1/x", follow=False, cursor=other, max_backoff=0.01,
+         stop_event=stopped_soon())  # fmt: skip
+    with Cursor(str(tmp_path / ".app.capture.ship-cursor"), f"{receiver.url}/v1/logs"):
+        result = run("ship", str(path), "--otlp", receiver.url, "--once")
+        assert result.returncode == 1
+        assert "another shipper is using this cursor" in result.stderr
+    (tmp_path / ".app.capture.ship-cursor").write_text("{not json")
+    with pytest.raises(ShipError, match="cannot read this cursor"):
+        ship(path, receiver.url, follow=False)
+
+
+def stopped_soon(after: float = 0.3) -> threading.Event:
+    event = threading.Event()
+    threading.Timer(after, event.set).start()
+    return event
+
+
+def test_where_the_cursor_goes(tmp_path: Path) -> None:
+    assert default_cursor([str(tmp_path / "app.capture")]) == str(
+        tmp_path / ".app.capture.ship-cursor"
+    )
+    assert default_cursor([str(tmp_path)]) == str(tmp_path / ".capturelog.ship-cursor")
+    with pytest.raises(ValueError, match="--cursor"):
+        default_cursor([str(tmp_path / "*.capture")])
+    assert logs_endpoint("http://c:4318") == "http://c:4318/v1/logs"
+    assert logs_endpoint("https://c/otlp/v1/logs") == "https://c/otlp/v1/logs"
+    with pytest.raises(ValueError, match="not an http"):
+        logs_endpoint("c:4318")
+
+
+# --------------------------------------------------------------- the collector
+
+
+def test_a_failing_collector_gets_the_batch_again_until_it_takes_it(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 50)
+    receiver.status = 503
+    receiver.retry_after = "0"
+    threading.Timer(0.5, lambda: setattr(receiver, "status", 200)).start()
+    report = ship(path, receiver.url, follow=False, batch_records=20, max_backoff=0.05)
+    assert report.shipped == 50
+    assert report.retries >= 1
+    assert receiver.by_stream() == {"app.capture": list(range(1, 51))}
+
+
+def test_a_collector_that_goes_down_and_comes_back(tmp_path: Path, receiver: Receiver) -> None:
+    path = tmp_path / "app.capture"
+    handler = CaptureHandler(path, commit_interval=None)
+    log = logging.getLogger("ship.updown")
+    log.handlers = [handler]
+    log.propagate = False
+    stop = threading.Event()
+    result: list[object] = []
+    shipper = threading.Thread(
+        target=lambda: result.append(
+            ship(path, receiver.url, stop_event=stop, poll_interval=0.02, max_backoff=0.1)
+        )
+    )
+    try:
+        for i in range(40):
+            log.warning("before %d", i)
+        handler.flush()
+        shipper.start()
+        wait_for(lambda: len(receiver.records) == 40)
+        receiver.down()
+        for i in range(40):
+            log.warning("while down %d", i)
+        handler.flush()
+        time.sleep(0.5)  # the shipper finds the records and cannot send them
+        assert len(receiver.records) == 40
+        receiver.up()  # on the same port
+        wait_for(lambda: len(receiver.records) == 80)
+    finally:
+        stop.set()
+        shipper.join(10)
+        handler.close()
+    assert receiver.by_stream() == {"app.capture": list(range(1, 81))}
+    report = result[0]
+    assert report.retries >= 1  # type: ignore[attr-defined]
+
+
+def wait_for(condition: object, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 413])
+def test_a_refusal_not_to_retry_stops_and_skips_nothing(
+    tmp_path: Path, receiver: Receiver, status: int
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 10)
+    receiver.status = status
+    result = run("ship", str(path), "--otlp", receiver.url, "--once")
+    assert result.returncode == 1
+    assert f"HTTP {status}" in result.stderr
+    assert "refused by the test receiver" in result.stderr
+    assert not (tmp_path / ".app.capture.ship-cursor").exists()
+    receiver.status = 200
+    assert run("ship", str(path), "--otlp", receiver.url, "--once").returncode == 0
+    assert receiver.by_stream() == {"app.capture": list(range(1, 11))}
+
+
+def test_records_the_collector_drops_are_counted(tmp_path: Path, receiver: Receiver) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 10)
+    receiver.partial = (3, "too old")
+    report = ship(path, receiver.url, follow=False)
+    assert (report.shipped, report.rejected) == (10, 3)
+    assert "3 dropped by the collector" in report.summary()
+
+
+def test_gzip_and_headers(tmp_path: Path, receiver: Receiver) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 10)
+    result = run(
+        "ship", str(path), "--otlp", receiver.url, "--once", "--gzip",
+        "-H", "Authorization=Bearer s3cret", "--service-name", "billing",
+        "--resource", "deployment.environment=prod",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert receiver.headers[0]["Content-Encoding"] == "gzip"
+    assert receiver.headers[0]["Authorization"] == "Bearer s3cret"
+    resource = receiver.records[0].resource
+    assert resource["service.name"] == "billing"
+    assert resource["deployment.environment"] == "prod"
+    assert len(receiver.records) == 10
+
+
+def test_without_the_extra_the_command_says_what_to_install(tmp_path: Path) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 3)
+    code = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None\n"  # as where the extra is not installed
+        "from capturelog.cli import main\n"
+        "sys.exit(main(['ship', sys.argv[1], '--otlp', 'http://127.0.0.1:1', '--once']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "pip install 'capturelog[otlp]'" in result.stderr
+
+
+# --------------------------------------------------------------- crashes and stops
+
+
+WRITER = """
+import logging, sys, time
+from capturelog import CaptureHandler
+handler = CaptureHandler(sys.argv[1], commit_interval=None, commit_every=25, **eval(sys.argv[3]))
+log = logging.getLogger("writer")
+log.addHandler(handler)
+log.propagate = False
+for i in range(int(sys.argv[2])):
+    log.warning("record %d", i)
+    if i % 25 == 0:
+        time.sleep(0.01)
+handler.close()
+"""
+
+
+def test_sigkilled_shippers_lose_nothing_and_repeat_at_most_a_batch(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Two writer processes (a log set of two streams) write while a shipper
+    is killed with SIGKILL at random instants and restarted."""
+    path = tmp_path / "app.capture"
+    batch = 40
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), "3000", repr({"rotation": "16 KB"})]
+        )
+        for _ in range(2)
+    ]
+    rng = random.Random(1234)
+    kills = 0
+    received = [0]  # how many records had arrived at each kill
+    command = [SCRIPT, "ship", str(path), "--otlp", receiver.url, "--batch", str(batch),
+               "--poll", "0.02"]  # fmt: skip
+    while any(w.poll() is None for w in writers) or kills < 6:
+        shipper = subprocess.Popen(command, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.2, 0.6))
+        shipper.send_signal(signal.SIGKILL)
+        shipper.wait(10)
+        kills += 1
+        received.append(len(receiver.records))
+    for writer in writers:
+        assert writer.wait(60) == 0
+    result = run("ship", str(path), "--otlp", receiver.url, "--once", "--batch", str(batch))
+    assert result.returncode == 0, result.stderr
+    with ReplayReader(path) as reader:
+        expected = {
+            stream: reader._of_stream(stream).cf.record_count() for stream in reader.streams
+        }
+    assert sorted(expected.values()) == [3000, 3000]
+    duplicates = assert_at_least_once(receiver.by_stream(), expected, batch)
+    assert duplicates <= kills * batch * len(expected)
+    # The kills landed while shippers were at work, not only before they began.
+    assert sum(after > before for before, after in itertools.pairwise(received)) >= 3
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_stop_cleanly_with_the_cursor_saved(
+    tmp_path: Path, receiver: Receiver, sig: signal.Signals
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 100)
+    shipper = subprocess.Popen(
+        [SCRIPT, "ship", str(path), "--otlp", receiver.url, "--poll", "0.05"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for(lambda: len(receiver.records) == 100)
+    time.sleep(0.2)
+    shipper.send_signal(sig)
+    _, stderr = shipper.communicate(timeout=20)
+    assert shipper.returncode == 0, stderr
+    assert stderr.startswith("shipped 100 records in 1 batches")
+    assert "cursor" in stderr
+    cursor = json.loads((tmp_path / ".app.capture.ship-cursor").read_text())
+    assert cursor["positions"] == {"app.capture": 100}
+
+
+def test_a_stop_while_the_collector_is_down_keeps_the_batch_for_later(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 10)
+    receiver.down()
+    report = ship(path, receiver.url, stop_event=stopped_soon(0.5), max_backoff=0.05)
+    assert report.shipped == 0 and report.retries >= 1
+    receiver.up()
+    assert ship(path, receiver.url, follow=False).shipped == 10
+
+
+# --------------------------------------------------------------- log sets
+
+
+def test_a_log_set_with_retention_ships_what_is_left_and_says_what_was_not(
+    tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 200, rotation="2 KB", commit_every=20)
+    write_log(path, 100, rotation="2 KB", commit_every=20)  # a second run continues it
+    assert ship(path, receiver.url, follow=False, batch_records=64).shipped == 300
+    assert receiver.by_stream() == {"app.capture": list(range(1, 301))}
+    files = {r.resource["capturelog.file"] for r in receiver.records}
+    assert len(files) > 3  # each record carries its own segment
+    # Records written, then deleted by retention before the shipper saw them;
+    # the handler's retention thread may still be deleting while it ships.
+    write_log(path, 1500, rotation="2 KB", retention="2", commit_every=20)
+    with caplog.at_level(logging.WARNING, logger="capturelog.ship"):
+        report = ship(path, receiver.url, follow=False, batch_records=64)
+    # Each record is either shipped or named as deleted, never both, never neither.
+    shipped = receiver.by_stream()["app.capture"][300:]
+    assert shipped == sorted(shipped)
+    deleted = [
+        number
+        for low, high in re.findall(r"records (\d+) to (\d+) were deleted", caplog.text)
+        for number in range(int(low), int(high) + 1)
+    ]
+    assert sorted(shipped + deleted) == list(range(301, 1801))
+    assert (report.shipped, report.skipped) == (len(shipped), len(deleted))
+    assert report.skipped > 1000 and deleted[0] == 301
