@@ -512,8 +512,11 @@ class ReplayReader:
             if path in self._seen:
                 continue
             self._seen.add(path)
-            segment = describe(path) if "@" in os.path.basename(path) else None
+            named_segment = "@" in os.path.basename(path)
+            segment = describe(path) if named_segment else None
             if segment is None:
+                if named_segment and not os.path.lexists(path):
+                    continue  # deleted by retention since it was listed
                 self._sources.append(_Source(path))
                 self.paths.append(path)
             else:
