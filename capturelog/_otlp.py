@@ -70,6 +70,15 @@ _MAX_DEPTH = 32  # nesting kept as arrays and maps; deeper is text
 # Extras opentelemetry's logging instrumentation adds: read into the record's
 # trace fields (or, for the service, left to the resource), not attributes.
 _TRACE_KEYS = frozenset({"otelTraceID", "otelSpanID", "otelTraceSampled", "otelServiceName"})
+# The attributes a record gets from its own fields: an extra of the same
+# name is left out (OTLP wants each name once).
+_STANDARD_NAMES = frozenset(
+    {
+        "code.file.path", "code.function.name", "code.line.number", "code.stacktrace",
+        "exception.type", "exception.message", "exception.stacktrace", "thread.id",
+        "thread.name", "process.pid", "capturelog.template", "capturelog.args", "capturelog.seq",
+    }
+)  # fmt: skip
 _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
@@ -317,17 +326,12 @@ def _extra_fields(
     trace_id = _hex_id(own.get("otelTraceID", own.get("trace_id")), 16)
     span_id = _hex_id(own.get("otelSpanID", own.get("span_id")), 8)
     flags = 1 if own.get("otelTraceSampled") is True else 0  # W3C: sampled
-    taken = {field.key for field in fields}
-    if trace_id:
-        taken.add("trace_id")
-    if span_id:
-        taken.add("span_id")
     for key, value in own.items():
-        if key in _TRACE_KEYS:
+        if key in _TRACE_KEYS or key in _STANDARD_NAMES:
             continue
-        name = _clean(key) if clean else key
-        if name not in taken:
-            fields.append(KeyValue(key=name, value=any_value(value, 0, clean)))
+        if (key == "trace_id" and trace_id) or (key == "span_id" and span_id):
+            continue
+        fields.append(KeyValue(key=_clean(key) if clean else key, value=any_value(value, 0, clean)))
     return trace_id or b"", span_id or b"", flags
 
 

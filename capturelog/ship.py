@@ -126,9 +126,9 @@ def default_cursor(paths: Sequence[str]) -> str:
 
 class Cursor:
     """The last shipped record of each stream, as a small JSON file:
-    ``{"format": ..., "endpoint": URL, "positions": {stream: seq}}``, streams
-    named by their path relative to the cursor's directory (so a directory
-    moved with its cursor keeps its place).
+    ``{"format": ..., "endpoint": URL, "positions": {name: seq}}``, files and
+    streams named by their path relative to the cursor's directory (so a
+    directory moved with its cursor keeps its place).
 
     One shipper uses a cursor at a time (a lock on ``FILE.lock``); a cursor
     made for another endpoint is refused, so that two collectors never share
@@ -175,8 +175,12 @@ class Cursor:
             )
         return dict(positions)
 
-    def key(self, stream_path: str) -> str:
-        return os.path.relpath(os.path.abspath(stream_path), self.directory)
+    def key(self, path: str, log_set: bool) -> str:
+        """A file's or a log set stream's name in the cursor. A stream is
+        ``stream:`` and its name, as a plain file of that name (one left
+        from before rotation was turned on) is read beside it."""
+        name = os.path.relpath(os.path.abspath(path), self.directory)
+        return f"stream:{name}" if log_set else name
 
     def save(self) -> None:
         """Replace the file with the positions now, durably: written beside
@@ -490,7 +494,7 @@ class _Taker:
 
     def _take_from(self, source: _Source, batch: _Batch, limit: int, size_limit: int) -> None:
         positions = self.cursor.positions
-        key = self.cursor.key(source.path)
+        key = self.cursor.key(source.path, source.segments is not None)
         done = positions.get(key, 0)
         count = source.cf.record_count()
         if done > count:
@@ -500,13 +504,15 @@ class _Taker:
                 source.path, done, count, count + 1,
             )  # fmt: skip
             done = positions[key] = count
+            self.cursor.save()  # now: the records written next are to be shipped
         if done + 1 < source.first:
             self.report.skipped += source.first - done - 1
             log.warning(
                 "%s: records %d to %d were deleted (retention) before they were shipped",
                 source.path, done + 1, source.first - 1,
             )  # fmt: skip
-            done = positions[key] = source.first - 1  # saved with the next batch
+            done = positions[key] = source.first - 1
+            self.cursor.save()  # said once
         if count <= done:
             return
         translate = self.translate

@@ -19,7 +19,7 @@ def run(name: str, *args: str) -> list[str]:
 
 def test_every_example_has_a_test() -> None:
     """No example is left unexercised."""
-    tested = {"quickstart.py", "capturefile_basics.py", "dictconfig.py", "structlog_app.py", "post_mortem.py", "follow.py", "log_sets.py"}
+    tested = {"quickstart.py", "capturefile_basics.py", "dictconfig.py", "structlog_app.py", "post_mortem.py", "follow.py", "log_sets.py", "ship_to_collector.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 

@@ -211,6 +211,12 @@ def test_a_second_run_ships_only_what_is_new(tmp_path: Path, receiver: Receiver)
     assert receiver.by_stream() == {"app.capture": list(range(1, 36))}
     cursor = json.loads((tmp_path / ".app.capture.ship-cursor").read_text())
     assert cursor["positions"] == {"app.capture": 35}
+    write_log(path, 4, rotation="1 KB")  # rotation on: a log set beside the old file
+    assert ship(path, receiver.url, follow=False).shipped == 4
+    cursor = json.loads((tmp_path / ".app.capture.ship-cursor").read_text())
+    assert cursor["positions"] == {"app.capture": 35, "stream:app.capture": 4}
+    files = [Path(r.resource["capturelog.file"]).name for r in receiver.records[35:]]
+    assert files == ["app@000000000001.capture"] * 4
     assert cursor["endpoint"] == f"{receiver.url}/v1/logs"
 
 
@@ -449,7 +455,7 @@ def test_sigterm_and_ctrl_c_stop_cleanly_with_the_cursor_saved(
     assert stderr.startswith("shipped 100 records in 1 batches")
     assert "cursor" in stderr
     cursor = json.loads((tmp_path / ".app.capture.ship-cursor").read_text())
-    assert cursor["positions"] == {"app.capture": 100}
+    assert cursor["positions"] == {"app.capture": 100}  # a plain file: no "stream:"
 
 
 def test_a_stop_while_the_collector_is_down_keeps_the_batch_for_later(
@@ -493,3 +499,75 @@ def test_a_log_set_with_retention_ships_what_is_left_and_says_what_was_not(
     assert sorted(shipped + deleted) == list(range(301, 1801))
     assert (report.shipped, report.skipped) == (len(shipped), len(deleted))
     assert report.skipped > 1000 and deleted[0] == 301
+
+
+def test_the_sidecar_example_ships_every_record(receiver: Receiver) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "ship_to_collector.py"
+    result = subprocess.run(
+        [sys.executable, str(example), receiver.url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"shipped 2,004 records to {receiver.url}/v1/logs\n"
+    assert receiver.by_stream() == {"app.capture": list(range(1, 2005))}
+    errors = [r for r in receiver.records if r.record.severity_text == "ERROR"]
+    assert [attributes(r.record)["exception.type"] for r in errors] == ["TimeoutError"] * 4
+
+
+def test_two_shippers_started_at_once_ship_each_record_once(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 3000)
+    command = [SCRIPT, "ship", str(path), "--otlp", receiver.url, "--once", "--batch", "100"]
+    both = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(60), p.communicate()[1]) for p in both]
+    assert receiver.by_stream() == {"app.capture": list(range(1, 3001))}  # each once
+    refused = [err for status, err in results if status == 1]
+    assert all("another shipper is using this cursor" in err for err in refused)
+    assert all(status in (0, 1) for status, _ in results)
+
+
+def test_a_stream_shorter_than_its_cursor_is_shipped_from_its_end(
+    tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 50)
+    ship(path, receiver.url, follow=False)
+    path.unlink()  # replaced by a shorter file of the same name
+    write_log(path, 20)
+    with caplog.at_level(logging.WARNING, logger="capturelog.ship"):
+        assert ship(path, receiver.url, follow=False).shipped == 0
+    assert "the cursor is at record 50 but the stream ends at 20" in caplog.text
+    write_log(path, 5)
+    assert ship(path, receiver.url, follow=False).shipped == 5
+    assert receiver.by_stream()["app.capture"][50:] == [21, 22, 23, 24, 25]
+
+
+def test_the_files_of_a_batch_are_synced_before_it_is_sent(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wraps the real os.fsync to note what was synced when, beside the
+    receiver's note of each request."""
+    path = tmp_path / "app.capture"
+    write_log(path, 10, rotation="1 KB", commit_every=2)
+    events: list[str] = []
+    real_fsync = os.fsync
+
+    def noting_fsync(fd: int) -> None:
+        events.append(f"sync {os.readlink(f'/proc/self/fd/{fd}')}")
+        real_fsync(fd)
+
+    real_take = receiver._take
+
+    def noting_take(*args: object) -> None:
+        events.append("request")
+        real_take(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("capturelog.ship.os.fsync", noting_fsync)
+    monkeypatch.setattr(receiver, "_take", noting_take)
+    ship(path, receiver.url, follow=False)
+    segments = sorted({r.resource["capturelog.file"] for r in receiver.records})
+    assert len(segments) > 1
+    first_request = events.index("request")
+    assert {f"sync {s}" for s in segments} <= set(events[:first_request])
