@@ -43,28 +43,26 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import (
-    AnyValue,
-    ArrayValue,
-    InstrumentationScope,
-    KeyValue,
-    KeyValueList,
-)
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from ._codec import event_of, robust_repr
 from ._jsonout import plain_value
 from .replay import extras
 
-__all__ = ["Translator", "build_request", "log_record", "resource_attributes", "severity"]
+__all__ = [
+    "RequestBuilder",
+    "Translator",
+    "any_value",
+    "log_record",
+    "resource_attributes",
+    "severity",
+]
 
-_INT64 = (-(2**63), 2**63 - 1)
 _MAX_CACHED = 4096  # call sites and threads whose attributes are kept
 _MAX_DEPTH = 32  # nesting kept as arrays and maps; deeper is text
 # Extras opentelemetry's logging instrumentation adds: read into the record's
@@ -79,6 +77,8 @@ _STANDARD_NAMES = frozenset(
         "thread.name", "process.pid", "capturelog.template", "capturelog.args", "capturelog.seq",
     }
 )  # fmt: skip
+# What protobuf raises for a value it will not hold (text that is not UTF-8).
+_REFUSED = (UnicodeEncodeError, ValueError, TypeError)
 _SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
@@ -108,51 +108,70 @@ def _clean(text: str) -> str:
     return text
 
 
-def any_value(  # noqa: PLR0911, PLR0912 - one exit per OTLP type, in order of likelihood
+# Messages are given to protobuf as dicts, which it turns into messages in C:
+# a message object passed into another is copied, which costs twice as much.
+Value = dict[str, Any]  # an AnyValue, as a dict
+Field = dict[str, Any]  # a KeyValue, as a dict
+
+
+def any_value(  # noqa: PLR0911 - one exit per OTLP type, the common ones first
     value: Any, depth: int = 0, clean: bool = False
-) -> AnyValue:
-    """``value`` as an OTLP AnyValue: OTLP's own types as themselves,
-    containers as arrays and maps, anything else as ``cat -o json``'s text."""
+) -> Value:
+    """``value`` as an OTLP AnyValue (a dict of its fields): OTLP's own types
+    as themselves, containers as arrays and maps, anything else as ``cat -o
+    json``'s text."""
     kind = type(value)
     if kind is str:
-        return AnyValue(string_value=_clean(value) if clean else value)
-    if kind is bool:
-        return AnyValue(bool_value=value)
+        return {"string_value": _clean(value) if clean else value}
     if kind is int:
-        if _INT64[0] <= value <= _INT64[1]:
-            return AnyValue(int_value=value)
-        return AnyValue(string_value=str(value))
+        if -(2**63) <= value < 2**63:
+            return {"int_value": value}
+        return {"string_value": str(value)}
     if kind is float:
-        return AnyValue(double_value=value)
+        return {"double_value": value}
+    if kind is bool:
+        return {"bool_value": value}
     if value is None:
-        return AnyValue()  # OTLP's empty value
+        return {}  # OTLP's empty value
+    if depth < _MAX_DEPTH and (kind is list or kind is tuple):
+        return {"array_value": {"values": [any_value(v, depth + 1, clean) for v in value]}}
+    if depth < _MAX_DEPTH and kind is dict:
+        return _map(value, depth, clean)
     if kind is bytes:
-        return AnyValue(bytes_value=value)
-    if not isinstance(value, Enum):  # subclasses of the plain types, as those
+        return {"bytes_value": value}
+    return _other(value, depth, clean)
+
+
+def _map(value: Mapping[Any, Any], depth: int, clean: bool) -> Value:
+    return {
+        "kvlist_value": {
+            "values": [
+                {
+                    "key": _clean(_text(key)) if clean else _text(key),
+                    "value": any_value(item, depth + 1, clean),
+                }
+                for key, item in value.items()
+            ]
+        }
+    }
+
+
+def _other(value: Any, depth: int, clean: bool) -> Value:
+    """A value of none of the plain types: a subclass of one as that type,
+    another mapping or set as a map or array, else its ``cat -o json`` text."""
+    if not isinstance(value, Enum):
         for plain_type in (str, int, float):
             if isinstance(value, plain_type):
                 return any_value(plain_type(value), depth, clean)
     if depth < _MAX_DEPTH:
         if isinstance(value, Mapping):
-            return AnyValue(
-                kvlist_value=KeyValueList(
-                    values=[
-                        KeyValue(
-                            key=_clean(_text(key)) if clean else _text(key),
-                            value=any_value(item, depth + 1, clean),
-                        )
-                        for key, item in value.items()
-                    ]
-                )
-            )
+            return _map(value, depth, clean)
         if isinstance(value, (list, tuple, set, frozenset)):
-            return AnyValue(
-                array_value=ArrayValue(values=[any_value(v, depth + 1, clean) for v in value])
-            )
+            return {"array_value": {"values": [any_value(v, depth + 1, clean) for v in value]}}
         plain = plain_value(value)  # an Enum's value, a datetime's text...
         if plain is not value:
             return any_value(plain, depth + 1, True)
-    return AnyValue(string_value=_clean(robust_repr(value)))
+    return {"string_value": _clean(robust_repr(value))}
 
 
 def _exception(text: str) -> tuple[str, str | None]:
@@ -180,24 +199,20 @@ def _hex_id(value: Any, length: int) -> bytes | None:
 
 
 class Translator:
-    """Turns replayed records into OTLP LogRecords (see the module
-    docstring). The attributes of a call site (file, function, line) and of
-    a thread are made once and copied after that: most records of a log come
-    from a few hundred of each."""
+    """Turns replayed records into the fields of OTLP LogRecords (see the
+    module docstring). The attributes of a call site (file, function, line)
+    and of a thread are made once: most records of a log come from a few
+    hundred of each."""
 
     def __init__(self) -> None:
-        self._sites: dict[tuple[Any, ...], list[KeyValue]] = {}
-        self._threads: dict[tuple[Any, ...], list[KeyValue]] = {}
+        self._sites: dict[tuple[Any, ...], list[Field]] = {}
+        self._threads: dict[tuple[Any, ...], list[Field]] = {}
 
-    def __call__(self, record: logging.LogRecord) -> LogRecord:
-        """One record as an OTLP LogRecord. Never raises for what a record
-        holds: text protobuf refuses (lone surrogates) is escaped."""
-        try:
-            return self._translate(record, clean=False)
-        except (UnicodeEncodeError, ValueError, TypeError):
-            return self._translate(record, clean=True)
-
-    def _translate(self, record: logging.LogRecord, clean: bool) -> LogRecord:
+    def __call__(self, record: logging.LogRecord, clean: bool = False) -> dict[str, Any]:
+        """One record as the fields of an OTLP LogRecord, for
+        ``LogRecord(**fields)``. With ``clean``, text protobuf would refuse
+        (lone surrogates, from undecodable names) is escaped: for a record
+        whose fields protobuf refused."""
         attrs = record.__dict__
         levelname = attrs.get("levelname")
         level_text = "" if levelname is None else _SEVERITY_TEXT.get(levelname) or _text(levelname)
@@ -212,28 +227,28 @@ class Translator:
             fields.append(_field("capturelog.args", args, clean))
         seq = attrs.get("capture_seq")
         if type(seq) is int:
-            fields.append(KeyValue(key="capturelog.seq", value=AnyValue(int_value=seq)))
+            fields.append({"key": "capturelog.seq", "value": {"int_value": seq}})
         trace_id, span_id, flags = _extra_fields(extras(record), fields, clean)
         nanos = _nanos(attrs.get("created"))
-        return LogRecord(
-            time_unix_nano=nanos,
-            observed_time_unix_nano=nanos,
-            severity_number=severity(attrs.get("levelno")),  # type: ignore[arg-type]
-            severity_text=_clean(level_text) if clean else level_text,
-            body=any_value(_message(record), 0, clean),
-            attributes=fields,
-            trace_id=trace_id,
-            span_id=span_id,
-            flags=flags,
-        )
+        return {
+            "time_unix_nano": nanos,
+            "observed_time_unix_nano": nanos,
+            "severity_number": severity(attrs.get("levelno")),
+            "severity_text": _clean(level_text) if clean else level_text,
+            "body": any_value(_message(record), 0, clean),
+            "attributes": fields,
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "flags": flags,
+        }
 
     @staticmethod
     def _cached(
-        cache: dict[tuple[Any, ...], list[KeyValue]],
+        cache: dict[tuple[Any, ...], list[Field]],
         key: tuple[Any, ...],
-        build: Callable[[tuple[Any, ...], bool], list[KeyValue]],
+        build: Callable[[tuple[Any, ...], bool], list[Field]],
         clean: bool,
-    ) -> list[KeyValue]:
+    ) -> list[Field]:
         """A new list of the attributes ``build`` makes of ``key``, made once
         per key (not kept when escaped, or when the key cannot be hashed)."""
         try:
@@ -250,13 +265,17 @@ class Translator:
 
 
 def log_record(record: logging.LogRecord) -> LogRecord:
-    """One replayed record as an OTLP LogRecord (``Translator`` keeps what it
-    made for the next records; this makes a new one each time)."""
-    return Translator()(record)
+    """One replayed record as an OTLP LogRecord, never refused by protobuf
+    (for a batch, ``RequestBuilder``)."""
+    translate = Translator()
+    try:
+        return LogRecord(**translate(record))
+    except _REFUSED:
+        return LogRecord(**translate(record, clean=True))
 
 
-def _field(key: str, value: Any, clean: bool) -> KeyValue:
-    return KeyValue(key=key, value=any_value(value, 0, clean))
+def _field(key: str, value: Any, clean: bool) -> Field:
+    return {"key": key, "value": any_value(value, 0, clean)}
 
 
 def _nanos(created: Any) -> int:
@@ -274,7 +293,7 @@ def _message(record: logging.LogRecord) -> Any:
         return robust_repr(record.msg)
 
 
-def _site_fields(site: tuple[Any, ...], clean: bool) -> list[KeyValue]:
+def _site_fields(site: tuple[Any, ...], clean: bool) -> list[Field]:
     pathname, function, lineno = site
     fields = []
     if type(pathname) is str and pathname:
@@ -286,7 +305,7 @@ def _site_fields(site: tuple[Any, ...], clean: bool) -> list[KeyValue]:
     return fields
 
 
-def _thread_fields(ids: tuple[Any, ...], clean: bool) -> list[KeyValue]:
+def _thread_fields(ids: tuple[Any, ...], clean: bool) -> list[Field]:
     thread, thread_name, process = ids
     fields = []
     if type(thread) is int:
@@ -298,7 +317,7 @@ def _thread_fields(ids: tuple[Any, ...], clean: bool) -> list[KeyValue]:
     return fields
 
 
-def _failure_fields(attrs: dict[str, Any], clean: bool) -> list[KeyValue]:
+def _failure_fields(attrs: dict[str, Any], clean: bool) -> list[Field]:
     """The stack (``code.stacktrace``) and the exception, from the stored
     traceback's text."""
     fields = []
@@ -317,7 +336,7 @@ def _failure_fields(attrs: dict[str, Any], clean: bool) -> list[KeyValue]:
 
 
 def _extra_fields(
-    own: dict[str, Any], fields: list[KeyValue], clean: bool
+    own: dict[str, Any], fields: list[Field], clean: bool
 ) -> tuple[bytes, bytes, int]:
     """Add the extras to ``fields`` (a name the standard attributes took is
     left out); return the trace id, span id and trace flags among them."""
@@ -331,7 +350,7 @@ def _extra_fields(
             continue
         if (key == "trace_id" and trace_id) or (key == "span_id" and span_id):
             continue
-        fields.append(KeyValue(key=_clean(key) if clean else key, value=any_value(value, 0, clean)))
+        fields.append({"key": _clean(key) if clean else key, "value": any_value(value, 0, clean)})
     return trace_id or b"", span_id or b"", flags
 
 
@@ -341,7 +360,7 @@ def resource_attributes(
     file: str | None,
     service_name: str | None = None,
     extra: Mapping[str, str] | None = None,
-) -> list[KeyValue]:
+) -> list[Field]:
     """A resource for the records of one capture file, from what its writer
     wrote of itself (``ReplayReader.origin``)."""
     origin = origin or {}
@@ -365,26 +384,40 @@ def resource_attributes(
     if file is not None:
         fields["capturelog.file"] = os.path.abspath(file)
     fields.update(extra or {})
-    return [KeyValue(key=_clean(k), value=any_value(v, 0, True)) for k, v in fields.items()]
+    return [{"key": _clean(k), "value": any_value(v, 0, True)} for k, v in fields.items()]
 
 
-def build_request(
-    groups: Iterable[tuple[list[KeyValue], list[tuple[str, LogRecord]]]],
-) -> ExportLogsServiceRequest:
-    """An export request: one ResourceLogs per group (a capture file's
-    records, with its resource), each record under a scope named after its
-    logger. Consecutive records of one logger share a ScopeLogs, so the
-    records keep their order."""
-    request = ExportLogsServiceRequest()
-    for resource, records in groups:
-        resource_logs: ResourceLogs = request.resource_logs.add()
-        resource_logs.resource.CopyFrom(Resource(attributes=resource))
-        scope_logs: ScopeLogs | None = None
-        scope_name: str | None = None
-        for logger_name, message in records:
-            if scope_logs is None or logger_name != scope_name:
-                scope_logs = resource_logs.scope_logs.add()
-                scope_logs.scope.CopyFrom(InstrumentationScope(name=logger_name))
-                scope_name = logger_name
-            scope_logs.log_records.append(message)
-    return request
+class RequestBuilder:
+    """One export request, built record by record in place: one ResourceLogs
+    per capture file (its resource made by ``resource(stream, file)``), each
+    record under a scope named after its logger. Consecutive records of one
+    logger share a ScopeLogs, so the records keep their order."""
+
+    def __init__(self, translate: Translator, resource: Callable[[str, str], list[Field]]) -> None:
+        self.request = ExportLogsServiceRequest()
+        self._translate = translate
+        self._resource = resource
+        self._files: dict[tuple[str, str], Any] = {}  # -> its ResourceLogs
+        self._scopes: dict[tuple[str, str], tuple[Any, Any]] = {}  # -> logger, ScopeLogs
+
+    def add(self, stream: str, file: str, record: logging.LogRecord) -> int:
+        """Add one record; return its size in the request, in bytes."""
+        key = (stream, file)
+        resource_logs = self._files.get(key)
+        if resource_logs is None:
+            resource_logs = self.request.resource_logs.add(
+                resource={"attributes": self._resource(stream, file)}
+            )
+            self._files[key] = resource_logs
+        name = record.name
+        scope = self._scopes.get(key)
+        if scope is None or scope[0] != name:
+            text = _clean(name if type(name) is str else _text(name))
+            scope = (name, resource_logs.scope_logs.add(scope={"name": text}))
+            self._scopes[key] = scope
+        records = scope[1].log_records
+        try:
+            message = records.add(**self._translate(record))
+        except _REFUSED:  # nothing was added; escape what protobuf refused
+            message = records.add(**self._translate(record, clean=True))
+        return int(message.ByteSize())

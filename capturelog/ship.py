@@ -38,7 +38,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -352,10 +352,11 @@ class _Resources:
 
 
 class _Batch:
-    """Records taken for one request: per capture file, its records."""
+    """Records taken for one request, and where each stream got to."""
 
-    def __init__(self) -> None:
-        self.groups: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+    def __init__(self, builder: _otlp.RequestBuilder) -> None:
+        self.builder = builder
+        self.files: dict[str, None] = {}  # the capture files the records come from
         self.ends: dict[str, int] = {}  # cursor key -> last sequence number taken
         self.count = 0
         self.size = 0
@@ -415,19 +416,15 @@ def ship(
             endpoint, headers=dict(headers or {}), timeout=timeout, compress=gzip_body,
             max_backoff=max_backoff, report=report, progress=tell,
         )  # fmt: skip
-        taker = _Taker(reader, positions, report)
+        taker = _Taker(reader, positions, report, resources)
         try:
             while not stop.is_set():
                 reader.refresh()
                 batch = taker.take(batch_records, batch_bytes)
                 if batch.count:
-                    request = _otlp.build_request(
-                        (resources(stream, path), records)
-                        for (stream, path), records in batch.groups.items()
-                    )
-                    _sync(batch.groups)
+                    _sync(batch.files)
                     try:
-                        response = sender.send(request.SerializeToString(), stop)
+                        response = sender.send(batch.builder.request.SerializeToString(), stop)
                     except _Stopped:
                         break
                     positions.positions.update(batch.ends)
@@ -451,13 +448,13 @@ def ship(
     return report
 
 
-def _sync(groups: Mapping[tuple[str, str], object]) -> None:
+def _sync(files: Iterable[str]) -> None:
     """Make the files a batch comes from durable before it is shipped. A
     writer need not sync its commits (``durable=False``), and a machine
     crash could then take back records the collector already has; their
     numbers would be given again to new records, which the cursor would
     pass over. Synced first, what is shipped stays in the file."""
-    for _, path in groups:
+    for path in files:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -471,17 +468,20 @@ def _sync(groups: Mapping[tuple[str, str], object]) -> None:
 class _Taker:
     """Takes the next batch of records after the cursor's positions."""
 
-    def __init__(self, reader: ReplayReader, cursor: Cursor, report: ShipReport) -> None:
+    def __init__(
+        self, reader: ReplayReader, cursor: Cursor, report: ShipReport, resources: _Resources
+    ) -> None:
         self.reader = reader
         self.cursor = cursor
         self.report = report
+        self.resources = resources
         self.translate = _otlp.Translator()
         self.turn = 0
 
     def take(self, limit: int, size_limit: int) -> _Batch:
         """Streams are taken in turn, starting one further each time, so a
         busy stream cannot starve the others."""
-        batch = _Batch()
+        batch = _Batch(_otlp.RequestBuilder(self.translate, self.resources))
         sources = self.reader._sources  # the package's own reader
         if sources:
             start = self.turn % len(sources)
@@ -515,16 +515,15 @@ class _Taker:
             self.cursor.save()  # said once
         if count <= done:
             return
-        translate = self.translate
+        add = batch.builder.add
+        stream = source.stream
         try:
             for seq, record in _records(source, done + 1, count + 1):
-                path = getattr(record, "capture_file", source.path)
-                message = translate(record)
-                name = record.name if type(record.name) is str else str(record.name)
-                batch.groups.setdefault((source.stream, path), []).append((name, message))
+                path = record.__dict__.get("capture_file", source.path)
+                batch.files[path] = None
+                batch.size += add(stream, path, record)
                 batch.ends[key] = seq
                 batch.count += 1
-                batch.size += message.ByteSize()
                 if batch.count >= limit or batch.size >= size_limit:
                     return
         except SegmentDeleted:
