@@ -6,11 +6,13 @@ stream, with duplicates bounded by one batch."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
 import logging
 import os
+import pty
 import random
 import re
 import shutil
@@ -571,3 +573,30 @@ def test_the_files_of_a_batch_are_synced_before_it_is_sent(
     assert len(segments) > 1
     first_request = events.index("request")
     assert {f"sync {s}" for s in segments} <= set(events[:first_request])
+
+
+def test_a_terminal_gets_a_progress_line(tmp_path: Path, receiver: Receiver) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 300)
+    receiver.status = 503  # waiting for the collector shows on the line
+    receiver.retry_after = "0.3"
+    threading.Timer(1.0, lambda: setattr(receiver, "status", 200)).start()
+    leader, follower = pty.openpty()
+    shipper = subprocess.Popen(
+        [SCRIPT, "ship", str(path), "--otlp", receiver.url, "--once", "--batch", "100"],
+        stderr=follower,
+    )  # fmt: skip
+    os.close(follower)
+    assert shipper.wait(30) == 0
+    seen = b""
+    with contextlib.suppress(OSError):  # EIO once the child's side is closed
+        while chunk := os.read(leader, 4096):
+            seen += chunk
+    os.close(leader)
+    text = seen.decode()
+    assert "\rshipped 0 records in 0 batches" in text
+    assert "waiting: HTTP 503 Service Unavailable; retrying in" in text
+    # The line is wiped before the summary is written after it.
+    final = text.replace("\r\n", "\n").split("\r")[-1]
+    assert final.startswith("shipped 300 records in 3 batches")
+    assert final.count("\n") == 1
