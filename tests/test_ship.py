@@ -28,9 +28,12 @@ import pytest
 
 pytest.importorskip("opentelemetry.proto")  # in the test extras (capturelog[otlp])
 
+from opentelemetry import trace
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs._internal import std_to_otel
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
 from otlp_receiver import Receiver, attributes
 
 from capturelog import CaptureHandler, ReplayReader
@@ -167,6 +170,36 @@ def reader_origin(path: Path) -> dict[str, object]:
         origin = reader.origin()
     assert origin is not None
     return origin
+
+
+def test_trace_ids_from_opentelemetrys_logging_instrumentation(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The real instrumentation puts the current span's ids on each record
+    (and "0" outside a span); they arrive in the OTLP record's own fields."""
+    path = tmp_path / "app.capture"
+    handler = CaptureHandler(path)
+    log = logging.getLogger("ship.traced")
+    log.handlers = [handler]
+    log.propagate = False
+    instrumentor = LoggingInstrumentor()
+    instrumentor.instrument(inject_trace_context=True, tracer_provider=TracerProvider())
+    try:
+        tracer = trace.get_tracer("test", tracer_provider=TracerProvider())
+        with tracer.start_as_current_span("checkout") as span:
+            log.warning("inside the span")
+        log.warning("outside any span")
+    finally:
+        instrumentor.uninstrument()
+        handler.close()
+    ship(path, receiver.url, follow=False)
+    inside, outside = (r.record for r in receiver.records)
+    context = span.get_span_context()
+    assert inside.trace_id == context.trace_id.to_bytes(16, "big")
+    assert inside.span_id == context.span_id.to_bytes(8, "big")
+    assert inside.flags == 1
+    assert (outside.trace_id, outside.span_id, outside.flags) == (b"", b"", 0)
+    assert not any(key.startswith("otel") for key in attributes(inside))
 
 
 def test_severity_numbers_are_the_sdks() -> None:
