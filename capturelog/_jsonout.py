@@ -56,7 +56,14 @@ from typing import Any
 
 from ._codec import event_of, event_text_key, limited_repr, robust_repr
 
-__all__ = ["COMMON_KEYS", "duration_text", "json_line", "plain_value", "record_as_json", "time_text"]
+__all__ = [
+    "COMMON_KEYS",
+    "duration_text",
+    "json_line",
+    "plain_value",
+    "record_as_json",
+    "time_text",
+]
 
 COMMON_KEYS = ("seq", "time", "level", "logger", "message")
 # Attributes a replayed LogRecord has that its JSON leaves out: always None
@@ -130,9 +137,7 @@ def json_line(data: Any, pretty: bool = False) -> str:
 
 
 def _encoder(indent: int | None) -> json.JSONEncoder:
-    return json.JSONEncoder(
-        default=plain_value, allow_nan=False, ensure_ascii=False, indent=indent
-    )
+    return json.JSONEncoder(default=plain_value, allow_nan=False, ensure_ascii=False, indent=indent)
 
 
 def plain_value(value: Any) -> Any:

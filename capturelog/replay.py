@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Union, cast, overload
+from typing import Any, cast, overload
 
 from ._codec import (
     EVENT_KIND,
@@ -39,7 +39,7 @@ from .logset import Segment, describe, segment_paths
 
 __all__ = ["ReplayReader", "to_timestamp"]
 
-TimeLike = Union[datetime, str, int, float]
+TimeLike = datetime | str | int | float
 
 # How far back a writer's clock may step (an NTP correction) without a time
 # window missing records: the search starts this much before ``since`` and the
@@ -435,7 +435,6 @@ class _Source:
                 hi, hi_time = mid, mid_time
         return hi
 
-
     def _segment_window(self, when: float, lo: int, hi: int) -> tuple[int, int]:
         """Narrow a search to the one segment that can hold the answer, by
         the time bounds sealed segments carry: no other segment is opened.
@@ -696,6 +695,23 @@ class ReplayReader:
             return streams[0]
         return heapq.merge(*streams, key=_merge_key, reverse=reverse)
 
+    def record_batches(self, batch_size: int = 16_384, **filters: Any) -> Iterator[Any]:
+        """The records :meth:`records` gives (same filters, same order), as
+        Apache Arrow record batches of at most ``batch_size`` rows, one row a
+        record (``capturelog.export.COLUMNS``). Needs pyarrow:
+        ``pip install 'capturelog[parquet]'``."""
+        from .export import record_batches  # noqa: PLC0415 - pyarrow only when asked for
+
+        return record_batches(self, batch_size, **filters)
+
+    def to_arrow(self, **filters: Any) -> Any:
+        """Every record :meth:`records` gives, as one Apache Arrow table (held
+        in memory: for large exports, ``capturelog.export.export_parquet``).
+        Needs pyarrow: ``pip install 'capturelog[parquet]'``."""
+        from .export import to_arrow  # noqa: PLC0415 - pyarrow only when asked for
+
+        return to_arrow(self, **filters)
+
     def level_range(self, level: int | str | LevelRange | None) -> LevelRange | None:
         """A ``level`` argument as the range of levels it keeps. A custom
         level's name is looked up in the records (the first record with that
@@ -738,12 +754,31 @@ class ReplayReader:
     def _stream(
         self, source: _Source, start: int | None, stop: int | None, keep: _Filter, skew: float
     ) -> Iterator[logging.LogRecord]:
+        build, matches = source.build, keep.matches
+        for seq, data, built in self._kept_maps(source, start, stop, keep, skew):
+            if built is not None:
+                yield built
+            else:
+                record = build(data, seq)
+                if matches(record):
+                    yield record
+
+    def _kept_maps(
+        self, source: _Source, start: int | None, stop: int | None, keep: _Filter, skew: float
+    ) -> Iterator[tuple[int, dict[str, Any], logging.LogRecord | None]]:
+        """(number, stored map, record) for the records of ``source`` that
+        ``keep`` keeps, in order. The record is built only where the map
+        cannot be judged alone (an event, a plain record: then every filter
+        has been applied); for a ``log`` map it is None, and only
+        ``keep.matches`` (the pattern) is left to apply to the built record.
+        Parquet export makes rows from the maps without building records."""
         first, last = self._bounds(source, start, stop)
         since, until = keep.since, keep.until
         if since is not None and first < last:
             first = max(first, source.first_at_or_after(since - skew, first))
         end_time = until + skew if until is not None else None
         timed = since is not None or until is not None
+        by_map = keep.levels is not None or bool(keep.logger)
         build, decode, plain = source.build, source.decode, source.plain
         seq = first - 1
         for item in source.cf.record_generator(first):
@@ -771,11 +806,9 @@ class ReplayReader:
                 # Their level and logger are only known once built.
                 record = build(data, seq)
                 if keep(record):
-                    yield record
-            elif keep.data_ok(data):  # time, level and logger are settled by now
-                record = build(data, seq)
-                if keep.matches(record):
-                    yield record
+                    yield seq, data, record
+            elif not by_map or keep.data_ok(data):  # time, level and logger are settled
+                yield seq, data, None
 
     def _stream_reversed(
         self, source: _Source, start: int | None, stop: int | None, keep: _Filter, skew: float

@@ -35,13 +35,18 @@ def malformed(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """Give every test the root logger and logger levels it started with."""
+    """Give every test the root logger and logger levels it started with, and
+    the loggers it found enabled enabled."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     manager = logging.Logger.manager
     loggers = dict(manager.loggerDict)
+    # dictConfig disables the loggers that exist (disable_existing_loggers).
+    enabled = [lg for lg in loggers.values() if isinstance(lg, logging.Logger) and not lg.disabled]
     disable = manager.disable
     yield
+    for logger in enabled:
+        logger.disabled = False
     for handler in root.handlers[:]:
         if handler not in handlers:
             root.removeHandler(handler)

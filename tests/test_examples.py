@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections import Counter, defaultdict
 from pathlib import Path
+
+import pytest
+
+from capturelog import ReplayReader
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run(name: str, *args: str) -> list[str]:
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, timeout=120
-    )
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 
 
 def test_every_example_has_a_test() -> None:
     """No example is left unexercised."""
-    tested = {"quickstart.py", "capturefile_basics.py", "dictconfig.py", "structlog_app.py", "post_mortem.py", "follow.py", "log_sets.py", "ship_to_collector.py"}
+    tested = {
+        "quickstart.py", "capturefile_basics.py", "dictconfig.py", "structlog_app.py",
+        "post_mortem.py", "follow.py", "log_sets.py", "ship_to_collector.py",
+        "duckdb_errors_per_hour.py",
+    }  # fmt: skip
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -94,3 +105,31 @@ def test_log_sets(tmp_path: Path) -> None:
     names = sorted(p.name for p in (tmp_path / "logs").iterdir())
     assert names[-1] == "service@000000000001.capture"
     assert all("@" in name for name in names)
+
+
+def test_duckdb_errors_per_hour(tmp_path: Path) -> None:
+    """Three hosts' files exported to Parquet; DuckDB's counts of errors per
+    logger per hour are those of the records in the files, read back here."""
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("duckdb")
+    lines = run("duckdb_errors_per_hour.py", str(tmp_path))
+    captures = sorted(tmp_path.glob("*.capture"))
+    assert [p.name for p in captures] == ["host-a.capture", "host-b.capture", "host-c.capture"]
+    errors: Counter[tuple[str, str]] = Counter()
+    hosts: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+    for n, path in enumerate(captures):
+        with ReplayReader(path) as reader:
+            assert lines[n] == f"{path.name}: {len(reader)} records -> {path.stem}.parquet"
+            for record in reader.records(level="ERROR"):
+                hour = time.strftime("%Y-%m-%d %H:%M", time.gmtime(record.created // 3600 * 3600))
+                errors[hour, record.name] += 1
+                hosts[hour, record.name].add(path.stem)
+    assert lines[3] == "errors per logger per hour (UTC):"
+    shown = [line.split() for line in lines[4:]]
+    expected = sorted(errors)
+    assert [(f"{day} {hour}", logger) for day, hour, logger, *_ in shown] == expected
+    assert [(int(count), found) for _, _, _, count, *found in shown] == [
+        (errors[key], sorted(hosts[key])) for key in expected
+    ]
+    assert len(expected) == 12  # three loggers, four hours
+    assert max(errors, key=errors.__getitem__) == ("2026-11-28 10:00", "shop.db")  # the outage

@@ -81,6 +81,24 @@ def assert_at_least_once(
     return duplicates
 
 
+@contextlib.contextmanager
+def warnings_of_ship() -> Iterator[list[str]]:
+    """What the shipper warns of, read by a handler on its own logger (so
+    that no other test's logging setup can hide it)."""
+    said: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("capturelog.ship")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [SCRIPT, *args], capture_output=True, text=True, timeout=timeout, check=False
@@ -509,7 +527,7 @@ def test_a_stop_while_the_collector_is_down_keeps_the_batch_for_later(
 
 
 def test_a_log_set_with_retention_ships_what_is_left_and_says_what_was_not(
-    tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, receiver: Receiver
 ) -> None:
     path = tmp_path / "app.capture"
     write_log(path, 200, rotation="2 KB", commit_every=20)
@@ -521,14 +539,14 @@ def test_a_log_set_with_retention_ships_what_is_left_and_says_what_was_not(
     # Records written, then deleted by retention before the shipper saw them;
     # the handler's retention thread may still be deleting while it ships.
     write_log(path, 1500, rotation="2 KB", retention="2", commit_every=20)
-    with caplog.at_level(logging.WARNING, logger="capturelog.ship"):
+    with warnings_of_ship() as said:
         report = ship(path, receiver.url, follow=False, batch_records=64)
     # Each record is either shipped or named as deleted, never both, never neither.
     shipped = receiver.by_stream()["app.capture"][300:]
     assert shipped == sorted(shipped)
     deleted = [
         number
-        for low, high in re.findall(r"records (\d+) to (\d+) were deleted", caplog.text)
+        for low, high in re.findall(r"records (\d+) to (\d+) were deleted", "\n".join(said))
         for number in range(int(low), int(high) + 1)
     ]
     assert sorted(shipped + deleted) == list(range(301, 1801))
@@ -564,16 +582,16 @@ def test_two_shippers_started_at_once_ship_each_record_once(
 
 
 def test_a_stream_shorter_than_its_cursor_is_shipped_from_its_end(
-    tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, receiver: Receiver
 ) -> None:
     path = tmp_path / "app.capture"
     write_log(path, 50)
     ship(path, receiver.url, follow=False)
     path.unlink()  # replaced by a shorter file of the same name
     write_log(path, 20)
-    with caplog.at_level(logging.WARNING, logger="capturelog.ship"):
+    with warnings_of_ship() as said:
         assert ship(path, receiver.url, follow=False).shipped == 0
-    assert "the cursor is at record 50 but the stream ends at 20" in caplog.text
+    assert "the cursor is at record 50 but the stream ends at 20" in said[0]
     write_log(path, 5)
     assert ship(path, receiver.url, follow=False).shipped == 5
     assert receiver.by_stream()["app.capture"][50:] == [21, 22, 23, 24, 25]

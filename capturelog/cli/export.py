@@ -29,7 +29,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run(args: argparse.Namespace) -> int:
     with open_reader(args.paths) as reader:
         written = export_parquet(
-            reader, args.parquet, overwrite=args.force, **filters(args, reader)
-        )
+            reader, args.parquet, overwrite=args.force,
+            start=args.start, stop=args.stop, skew=args.skew, **filters(args, reader),
+        )  # fmt: skip
     sys.stdout.write(f"{args.parquet}: {written:,} records\n")
     return 0
