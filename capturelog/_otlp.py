@@ -64,7 +64,11 @@ __all__ = [
 ]
 
 _MAX_CACHED = 4096  # call sites and threads whose attributes are kept
-_MAX_DEPTH = 32  # nesting kept as arrays and maps; deeper is text
+# Nesting kept as arrays and maps; deeper is text. A map level is three
+# protobuf message levels (AnyValue, KeyValueList, KeyValue), and common
+# protobuf parsers refuse more than 100 levels in all (the request and the
+# record take 6): 30 levels of maps stay well within that.
+_MAX_DEPTH = 30
 # Extras opentelemetry's logging instrumentation adds: read into the record's
 # trace fields (or, for the service, left to the resource), not attributes.
 _TRACE_KEYS = frozenset({"otelTraceID", "otelSpanID", "otelTraceSampled", "otelServiceName"})
@@ -176,12 +180,22 @@ def _other(value: Any, depth: int, clean: bool) -> Value:
 
 def _exception(text: str) -> tuple[str, str | None]:
     """The type and message of the last exception a formatted traceback
-    shows: its last line that does not start with a space ("pkg.Error: why")."""
-    for line in reversed(text.splitlines()):
-        if line and not line[0].isspace():
-            kind, colon, message = line.partition(": ")
-            return kind.strip(":"), (message if colon else None)
-    return "", None
+    shows: the first line after its last frame that does not start with a
+    space is "pkg.Error: why", and the lines after it belong to the message
+    (one of several lines, and the exception's notes). Without frames, the
+    last such line."""
+    lines = text.splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+    start = frames[-1] + 1 if frames else 0
+    heads = [i for i in range(start, len(lines)) if lines[i] and not lines[i][0].isspace()]
+    if not heads:
+        return "", None
+    head = heads[0] if frames else heads[-1]
+    kind, colon, message = lines[head].partition(": ")
+    rest = "\n".join(lines[head + 1 :]).rstrip("\n")
+    if not colon:
+        return kind.strip(":"), (rest or None)
+    return kind, message + ("\n" + rest if rest else "")
 
 
 def _hex_id(value: Any, length: int) -> bytes | None:
@@ -215,7 +229,10 @@ class Translator:
         whose fields protobuf refused."""
         attrs = record.__dict__
         levelname = attrs.get("levelname")
-        level_text = "" if levelname is None else _SEVERITY_TEXT.get(levelname) or _text(levelname)
+        if type(levelname) is str:
+            level_text = _SEVERITY_TEXT.get(levelname, levelname)
+        else:  # None, or an odd type from a crafted file
+            level_text = "" if levelname is None else _text(levelname)
         site = (attrs.get("pathname"), attrs.get("funcName"), attrs.get("lineno"))
         thread = (attrs.get("thread"), attrs.get("threadName"), attrs.get("process"))
         fields = self._cached(self._sites, site, _site_fields, clean)
@@ -419,5 +436,28 @@ class RequestBuilder:
         try:
             message = records.add(**self._translate(record))
         except _REFUSED:  # nothing was added; escape what protobuf refused
-            message = records.add(**self._translate(record, clean=True))
+            try:
+                message = records.add(**self._translate(record, clean=True))
+            except Exception as exc:
+                message = records.add(**_unshippable(record, exc))
+        except Exception as exc:  # a value no rule here foresaw: say so, still ship
+            message = records.add(**_unshippable(record, exc))
         return int(message.ByteSize())
+
+
+def _unshippable(record: logging.LogRecord, exc: Exception) -> dict[str, Any]:
+    """A record that could not be translated, as a record saying so (with
+    its number and time), so that it is not lost without a word."""
+    attrs = record.__dict__
+    seq = attrs.get("capture_seq")
+    nanos = _nanos(attrs.get("created"))
+    text = f"capturelog could not translate this record: {type(exc).__name__}: {exc}"
+    return {
+        "time_unix_nano": nanos,
+        "observed_time_unix_nano": nanos,
+        "severity_number": severity(attrs.get("levelno")),
+        "body": {"string_value": _clean(text)},
+        "attributes": [{"key": "capturelog.seq", "value": {"int_value": seq}}]
+        if type(seq) is int
+        else [],
+    }

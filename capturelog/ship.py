@@ -27,6 +27,7 @@ messages).
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import fcntl
 import gzip
 import http.client
@@ -44,7 +45,7 @@ from typing import Any
 
 from ._stream import SegmentDeleted
 from .capturefile import CaptureFile
-from .exceptions import CaptureFileError
+from .exceptions import CaptureFileError, InvalidCaptureFile
 from .replay import ReplayReader, _Source, origin_of
 
 try:
@@ -64,6 +65,7 @@ log = logging.getLogger("capturelog.ship")
 CURSOR_FORMAT = "capturelog-ship-cursor/1"
 # OTLP/HTTP: what a collector answers when it wants the batch again later.
 _RETRYABLE = frozenset({429, 502, 503, 504})
+_MAX_ANSWER = 1 << 20  # bytes of a collector's answer read at most
 
 
 class ShipError(Exception):
@@ -81,7 +83,8 @@ class ShipReport:
     shipped: int = 0  # records the collector acknowledged
     batches: int = 0
     rejected: int = 0  # acknowledged, but the collector said it dropped them
-    skipped: int = 0  # deleted by retention before they could be shipped
+    skipped: int = 0  # deleted (retention) or missing before they could be shipped
+    unreadable: int = 0  # damaged records passed over
     retries: int = 0
     waiting: str | None = None  # why the current batch is waiting, if it is
     started: float = field(default_factory=time.monotonic)
@@ -95,7 +98,9 @@ class ShipReport:
         if self.rejected:
             parts.append(f"{self.rejected:,} dropped by the collector")
         if self.skipped:
-            parts.append(f"{self.skipped:,} deleted by retention before shipping")
+            parts.append(f"{self.skipped:,} deleted before shipping")
+        if self.unreadable:
+            parts.append(f"{self.unreadable:,} unreadable")
         return "; ".join(parts)
 
 
@@ -238,7 +243,9 @@ class _Sender:
         parts = urllib.parse.urlsplit(endpoint)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
-        self._port = parts.port
+        # Always given a port: without one, http.client reads the port off
+        # the host, and takes an IPv6 address's last group ("::1") for it.
+        self._port = parts.port or (443 if self._https else 80)
         self._target = parts.path + (f"?{parts.query}" if parts.query else "")
         self._headers = {"Content-Type": "application/x-protobuf", **headers}
         if compress:
@@ -271,15 +278,19 @@ class _Sender:
         if self._compress:
             body = gzip.compress(body, compresslevel=1)
         delay = 0.5
+        said = None  # the problem last logged, so each is logged once
+        retries = 0  # of this batch
         while True:
             try:
                 status, reason, answer, retry_after = self._post(body)
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
                 why = _describe(exc)
-                wait = delay
+                wait = delay * random.uniform(0.8, 1.2)
             else:
                 if 200 <= status < 300:
+                    if said is not None:
+                        log.warning("the collector took the batch after %d retries", retries)
                     self._report.waiting = None
                     response = ExportLogsServiceResponse()
                     with contextlib.suppress(Exception):  # an empty or odd body is still a yes
@@ -292,35 +303,79 @@ class _Sender:
                         f"{why} from {self._host}: the collector refused the batch"
                         + (f" ({detail})" if detail else "")
                     )
-                wait = retry_after if retry_after is not None else delay
-            wait = min(wait, self._max_backoff) * random.uniform(0.8, 1.2)
+                # The collector's own wait is kept (at least 0.1 s, so
+                # "0" cannot make a loop); else the back-off's.
+                if retry_after is not None:
+                    wait = max(0.1, retry_after)
+                else:
+                    wait = delay * random.uniform(0.8, 1.2)
+            retries += 1
             self._report.retries += 1
             self._report.waiting = f"{why}; retrying in {wait:.1f}s"
+            if why != said:  # told once per cause, also where no terminal shows progress
+                log.warning("%s: %s; retrying until it takes the batch", self._host, why)
+                said = why
             self._progress(self._report)
             if stop.wait(wait):
                 raise _Stopped
             delay = min(delay * 2, self._max_backoff)
 
     def _post(self, body: bytes) -> tuple[int, str, bytes, float | None]:
+        """One request and its answer, within ``timeout`` in all: the socket
+        timeout bounds each read only, so a collector answering a byte at a
+        time is cut off by a timer. At most 1 MiB of the answer is read."""
         connection = self._connect()
-        connection.request("POST", self._target, body=body, headers=self._headers)
-        response = connection.getresponse()
-        answer = response.read()
-        if response.will_close:
+        cut = threading.Event()
+        timer = threading.Timer(self._timeout, _cut, (connection, cut))
+        timer.daemon = True
+        timer.start()
+        try:
+            connection.request("POST", self._target, body=body, headers=self._headers)
+            response = connection.getresponse()
+            answer = response.read(_MAX_ANSWER)
+            if response.will_close or not response.isclosed():  # closing, or more than read
+                self.close()
+        finally:
+            timer.cancel()
+        if cut.is_set():  # what was read may end anywhere: not an answer
             self.close()
-        retry_after: float | None = None
-        header = response.getheader("Retry-After")
-        if header is not None:
-            with contextlib.suppress(ValueError):
-                retry_after = max(0.0, float(header))
-        return response.status, response.reason, answer, retry_after
+            raise TimeoutError(f"no whole answer within {self._timeout:g}s")
+        return response.status, response.reason, answer, _retry_after(response)
+
+
+def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """End a request that outlived its deadline (its reads then end)."""
+    cut.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _retry_after(response: http.client.HTTPResponse) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds (it holds
+    seconds or an HTTP date); None without one."""
+    header = response.getheader("Retry-After")
+    if header is None:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot find the host ({exc.strerror})"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "no answer (timeout)"
+        return f"no answer ({exc})" if str(exc) else "no answer (timeout)"
     if isinstance(exc, OSError) and exc.errno is not None:
         return os.strerror(exc.errno).lower()
     return str(exc) or type(exc).__name__
@@ -360,7 +415,7 @@ class _Batch:
         self.ends: dict[str, int] = {}  # cursor key -> last sequence number taken
         self.count = 0
         self.size = 0
-        self.cut_short = False  # retention deleted a segment while it was read
+        self.cut_short = False  # a segment was missing when the walk got to it
 
 
 def ship(
@@ -440,6 +495,10 @@ def ship(
                         )  # fmt: skip
                     tell(report)
                     continue
+                if batch.ends:  # only records passed over (unreadable, missing)
+                    positions.positions.update(batch.ends)
+                    positions.save()
+                    continue
                 if not follow and not batch.cut_short:
                     break
                 stop.wait(poll_interval)
@@ -453,8 +512,10 @@ def _sync(files: Iterable[str]) -> None:
     writer need not sync its commits (``durable=False``), and a machine
     crash could then take back records the collector already has; their
     numbers would be given again to new records, which the cursor would
-    pass over. Synced first, what is shipped stays in the file."""
-    for path in files:
+    pass over. Synced first (the file, and its directory, which holds the
+    name of a new segment), what is shipped stays in the file."""
+    paths = list(files)
+    for path in [*paths, *dict.fromkeys(os.path.dirname(os.path.abspath(p)) for p in paths)]:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -477,6 +538,7 @@ class _Taker:
         self.resources = resources
         self.translate = _otlp.Translator()
         self.turn = 0
+        self._gaps: dict[str, int] = {}  # cursor key -> a record no segment held
 
     def take(self, limit: int, size_limit: int) -> _Batch:
         """Streams are taken in turn, starting one further each time, so a
@@ -527,7 +589,36 @@ class _Taker:
                 if batch.count >= limit or batch.size >= size_limit:
                     return
         except SegmentDeleted:
-            batch.cut_short = True  # the next refresh moves the stream past what was taken
+            self._missing(source, key, batch.ends.get(key, done) + 1, batch)
+        except InvalidCaptureFile as exc:
+            # A damaged record (or block) would stop the stream for good:
+            # it is passed over, one record at a time, and said.
+            self.report.unreadable += 1
+            log.warning("%s; passed over", exc)  # it names the file and the record
+            batch.ends[key] = batch.ends.get(key, done) + 1
+
+    def _missing(self, source: _Source, key: str, seq: int, batch: _Batch) -> None:
+        """Record ``seq`` of a log set's stream is in no segment. Retention
+        deleting what was about to be read shows as that for a moment (the
+        next refresh moves the stream's start past it); met again at the same
+        record, the gap is real (a segment deleted or moved out of the
+        middle), and shipping goes on after it."""
+        if self._gaps.get(key) != seq:
+            self._gaps[key] = seq
+            batch.cut_short = True  # look again after a refresh
+            return
+        del self._gaps[key]
+        segments = source.segments.segments if source.segments is not None else []
+        after = next((s.first_seq for s in segments if s.first_seq > seq), None)
+        if after is None:
+            return
+        self.report.skipped += after - seq
+        log.warning(
+            "%s: records %d to %d are missing (a segment deleted or moved out of the set),"
+            " passed over",
+            source.path, seq, after - 1,
+        )  # fmt: skip
+        batch.ends[key] = after - 1
 
 
 def _records(source: _Source, start: int, stop: int) -> Iterator[tuple[int, logging.LogRecord]]:

@@ -49,7 +49,8 @@ def attributes(message: Any) -> dict[str, Any]:
 
 
 class Receiver:
-    def __init__(self, port: int = 0, keep: bool = True) -> None:
+    def __init__(self, port: int = 0, keep: bool = True, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.keep = keep  # False: decode each request, keep nothing (benchmarks)
         self.records: list[Received] = []
         self.requests = 0
@@ -66,7 +67,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def up(self) -> None:
         receiver = self
@@ -91,7 +93,10 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+        server = Server((self.host, self.port), Handler)
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server

@@ -17,6 +17,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgpack
 import pytest
 
 pytest.importorskip("opentelemetry.proto")  # in the test extras (capturelog[otlp])
@@ -36,7 +38,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 from otlp_receiver import Receiver, attributes
 
-from capturelog import CaptureHandler, ReplayReader
+from capturelog import CaptureFile, CaptureHandler, ReplayReader
 from capturelog._otlp import severity
 from capturelog.ship import Cursor, ShipError, default_cursor, logs_endpoint, ship
 
@@ -511,6 +513,29 @@ def test_sigterm_and_ctrl_c_stop_cleanly_with_the_cursor_saved(
     assert cursor["positions"] == {"app.capture": 100}  # a plain file: no "stream:"
 
 
+def test_signals_at_random_instants_always_stop_the_command(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """A signal handler that set the stop event while the same thread held
+    the event's lock (waiting on it) hung the command for good; shippers
+    polling all the time, stopped at random instants, must all end."""
+    path = tmp_path / "app.capture"
+    write_log(path, 5)
+    rng = random.Random(7)
+    shippers = []
+    for i in range(12):
+        command = [SCRIPT, "ship", str(path), "--otlp", receiver.url, "--poll", "0.001",
+                   "--cursor", str(tmp_path / f"cursor{i}")]  # fmt: skip
+        shippers.append(subprocess.Popen(command, stderr=subprocess.PIPE, text=True))
+    wait_for(lambda: len(receiver.records) == 5 * 12)  # all running, polling
+    for shipper in shippers:
+        time.sleep(rng.uniform(0.0, 0.1))
+        shipper.send_signal(rng.choice([signal.SIGTERM, signal.SIGINT]))
+    for shipper in shippers:
+        _, stderr = shipper.communicate(timeout=30)
+        assert shipper.returncode == 0, stderr
+
+
 def test_a_stop_while_the_collector_is_down_keeps_the_batch_for_later(
     tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -624,6 +649,7 @@ def test_the_files_of_a_batch_are_synced_before_it_is_sent(
     assert len(segments) > 1
     first_request = events.index("request")
     assert {f"sync {s}" for s in segments} <= set(events[:first_request])
+    assert f"sync {tmp_path}" in events[:first_request]  # the names of new segments
 
 
 def test_a_terminal_gets_a_progress_line(tmp_path: Path, receiver: Receiver) -> None:
@@ -651,3 +677,167 @@ def test_a_terminal_gets_a_progress_line(tmp_path: Path, receiver: Receiver) -> 
     final = text.replace("\r\n", "\n").split("\r")[-1]
     assert final.startswith("shipped 300 records in 3 batches")
     assert final.count("\n") == 1
+
+
+# --------------------------------------------------------------- hostile input
+
+
+def crafted(path: Path, payloads: list[bytes]) -> None:
+    """A capture file of the given record payloads, written with the engine."""
+    with CaptureFile(path, to_write=True, encoding=None, force_new_empty_file=True) as cf:
+        for payload in payloads:
+            cf.add_record(payload)
+        cf.commit()
+
+
+def log_map(i: int, **fields: object) -> bytes:
+    data = {"k": "log", "v": 1, "c": 1_800_000_000.0 + i, "n": "svc", "m": f"record {i}", "l": 20}
+    return msgpack.packb({**data, **fields}, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def test_odd_and_damaged_records_neither_stop_shipping_nor_go_unsaid(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    path = tmp_path / "app.capture"
+    odd = {"L": {"a": 1}, "n": ["not", "a", "name"], "l": "20", "c": "noon", "e": {"x": [1, 2]}}
+    crafted(path, [log_map(1), log_map(2, **odd), b"\xc1 not msgpack", log_map(4)])
+    with warnings_of_ship() as said:
+        report = ship(path, receiver.url, follow=False)
+    assert (report.shipped, report.unreadable) == (3, 1)
+    assert [r.seq for r in receiver.records] == [1, 2, 4]
+    assert receiver.records[1].record.severity_text == "{'a': 1}"
+    assert receiver.records[1].scope == "['not', 'a', 'name']"
+    assert said == [f"{path}: record 3 is not a capturelog record (FormatError: not valid"
+                    " msgpack); passed over"]  # fmt: skip
+    assert json.loads((tmp_path / ".app.capture.ship-cursor").read_text())["positions"] == {
+        "app.capture": 4
+    }
+
+
+def test_maps_nested_deeper_than_protobuf_parsers_take_arrive_as_text(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    deep: dict[str, object] = {}
+    inner = deep
+    for _ in range(60):
+        inner["k"] = {}
+        inner = inner["k"]  # type: ignore[assignment]
+    path = tmp_path / "app.capture"
+    crafted(path, [log_map(1, e={"deep": deep, "list": [[[[[[1]]]]]]})])
+    assert ship(path, receiver.url, follow=False, max_backoff=0.05).shipped == 1
+    value = attributes(receiver.records[0].record)["deep"]
+    depth = 0
+    while isinstance(value, dict):
+        value, depth = value["k"], depth + 1
+    assert isinstance(value, str) and depth < 33  # the rest as its text
+    assert attributes(receiver.records[0].record)["list"] == [[[[[[1]]]]]]
+
+
+def test_exception_type_and_message_from_tracebacks_of_several_lines(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    path = tmp_path / "app.capture"
+    handler = CaptureHandler(path)
+    log = logging.getLogger("ship.exc")
+    log.handlers = [handler]
+    log.propagate = False
+    try:
+        raise ValueError("1 validation error for Order\nquantity\n  must be > 0")
+    except ValueError:
+        log.exception("invalid order")
+    try:
+        try:
+            raise KeyError("sku")
+        except KeyError as exc:
+            exc.add_note("while saving order 7")
+            raise RuntimeError("save failed") from exc
+    except RuntimeError:
+        log.exception("not saved")
+    handler.close()
+    ship(path, receiver.url, follow=False)
+    found = [attributes(r.record) for r in receiver.records]
+    assert (found[0]["exception.type"], found[0]["exception.message"]) == (
+        "ValueError", "1 validation error for Order\nquantity\n  must be > 0"
+    )  # fmt: skip
+    assert (found[1]["exception.type"], found[1]["exception.message"]) == (
+        "RuntimeError", "save failed"
+    )  # fmt: skip
+
+
+def test_a_segment_missing_from_the_middle_is_passed_over_and_said(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 200, rotation="1 KB", commit_every=10)
+    segments = sorted(tmp_path.glob("app@*.capture"))
+    assert len(segments) > 4
+    gone = segments[2]
+    first = int(gone.name[4:16])
+    last = int(segments[3].name[4:16]) - 1
+    gone.unlink()
+    with warnings_of_ship() as said:
+        report = ship(path, receiver.url, follow=False)  # ends: does not wait on the gap
+    assert report.skipped == last - first + 1
+    assert receiver.by_stream()["app.capture"] == [
+        n for n in range(1, 201) if not first <= n <= last
+    ]
+    assert said == [f"{path}: records {first} to {last} are missing (a segment deleted or"
+                    " moved out of the set), passed over"]  # fmt: skip
+
+
+def test_a_collector_answering_a_byte_at_a_time_is_cut_off(tmp_path: Path) -> None:
+    """The timeout bounds the whole request, not each read: a stop comes
+    through within about one timeout."""
+    path = tmp_path / "app.capture"
+    write_log(path, 3)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def trickle() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = server.accept()
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")  # headers that never end
+                with contextlib.suppress(OSError):
+                    while True:
+                        time.sleep(0.2)
+                        connection.sendall(b"X-Wait: 1\r\n")
+
+    threading.Thread(target=trickle, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop = stopped_soon(2.5)
+    started = time.monotonic()
+    report = ship(path, url, stop_event=stop, timeout=1.0, max_backoff=0.1)
+    server.close()
+    assert report.shipped == 0 and report.retries >= 1
+    assert time.monotonic() - started < 10
+
+
+def test_retry_after_is_honoured_beyond_the_back_off_cap(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    path = tmp_path / "app.capture"
+    write_log(path, 3)
+    receiver.status = 429
+    receiver.retry_after = "7"
+    waits: list[str | None] = []
+    stop = threading.Event()
+
+    def seen(report: object) -> None:
+        waits.append(report.waiting)  # type: ignore[attr-defined]
+        stop.set()
+
+    ship(path, receiver.url, stop_event=stop, max_backoff=0.05, progress=seen)
+    assert waits == ["HTTP 429 Too Many Requests; retrying in 7.0s"]
+
+
+def test_an_ipv6_collector(tmp_path: Path) -> None:
+    receiver = Receiver(host="::1")
+    try:
+        path = tmp_path / "app.capture"
+        write_log(path, 3)
+        assert ship(path, f"http://[::1]:{receiver.port}", follow=False).shipped == 3
+    finally:
+        receiver.close()

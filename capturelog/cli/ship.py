@@ -59,14 +59,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )  # fmt: skip
     command.add_argument("--gzip", action="store_true", help="compress requests")
     command.add_argument(
-        "--timeout", type=seconds, default=10.0, metavar="SECONDS",
-        help="how long to wait for the collector's answer (10)",
+        "--timeout", type=_positive_seconds, default=10.0, metavar="SECONDS",
+        help="how long a request may take, the collector's answer included (10)",
     )  # fmt: skip
     command.add_argument(
         "--poll", type=seconds, default=0.5, metavar="SECONDS",
         help="how often to look for new records (0.5)",
     )  # fmt: skip
     command.set_defaults(run=run)
+
+
+def _positive_seconds(text: str) -> float:
+    value = seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -121,22 +128,50 @@ def run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
         stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = _Progress()
+    outcome: list[Any] = []
+
+    def work() -> None:
+        try:
+            outcome.append(
+                ship(
+                    args.paths,
+                    args.otlp,
+                    cursor=args.cursor,
+                    follow=not args.once,
+                    stop_event=stop,
+                    batch_records=args.batch,
+                    headers=headers,
+                    gzip_body=args.gzip,
+                    timeout=args.timeout,
+                    poll_interval=args.poll,
+                    service_name=args.service_name,
+                    resource=resource,
+                    progress=progress,
+                )
+            )
+        except BaseException as exc:
+            outcome.append(exc)
+
+    # The shipping runs on a thread of its own, and this one only waits: a
+    # signal handler setting the stop event could otherwise run while this
+    # thread holds the event's lock (inside its wait), and hang for good.
+    worker = threading.Thread(target=work, name="capturelog-ship", daemon=True)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        report = ship(
-            args.paths, args.otlp, cursor=args.cursor, follow=not args.once, stop_event=stop,
-            batch_records=args.batch, headers=headers, gzip_body=args.gzip,
-            timeout=args.timeout, poll_interval=args.poll, service_name=args.service_name,
-            resource=resource, progress=progress,
-        )  # fmt: skip
-    except ShipError as exc:
-        progress.end()
-        sys.stderr.write(f"capturelog: error: {exc}\n")
-        return 1
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     progress.end()
+    result = outcome[0]
+    if isinstance(result, ShipError):
+        sys.stderr.write(f"capturelog: error: {result}\n")
+        return 1
+    if isinstance(result, BaseException):
+        raise result
+    report = result
     sys.stderr.write(f"{report.summary()} to {report.endpoint}; cursor {report.cursor}\n")
     return 0
