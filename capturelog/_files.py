@@ -23,7 +23,7 @@ import os
 import re
 import time
 
-__all__ = ["NewFile", "sweep_orphans"]
+__all__ = ["NewFile", "sweep_orphans", "sync_path"]
 
 # Errors that mean "this file system cannot do that", as opposed to a real
 # failure (no space, no permission) that must reach the caller.
@@ -166,3 +166,13 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError):
         return True  # another user's process, or a number we cannot check
     return True
+
+
+def sync_path(path: str) -> None:
+    """fsync a file or a directory (a directory holds the names of the files
+    in it: a new name is durable once its directory is synced)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -48,7 +48,6 @@ from enum import Enum
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from ._codec import event_of, robust_repr
 from ._jsonout import plain_value
@@ -58,7 +57,6 @@ __all__ = [
     "RequestBuilder",
     "Translator",
     "any_value",
-    "log_record",
     "resource_attributes",
     "severity",
 ]
@@ -279,16 +277,6 @@ class Translator:
                     cache.clear()
                 cache[key] = found
         return list(found)
-
-
-def log_record(record: logging.LogRecord) -> LogRecord:
-    """One replayed record as an OTLP LogRecord, never refused by protobuf
-    (for a batch, ``RequestBuilder``)."""
-    translate = Translator()
-    try:
-        return LogRecord(**translate(record))
-    except _REFUSED:
-        return LogRecord(**translate(record, clean=True))
 
 
 def _field(key: str, value: Any, clean: bool) -> Field:

@@ -23,7 +23,7 @@ from typing import overload
 
 from . import _locking
 from ._blocks import BlockReader, View, Walk, unpack_error
-from ._files import NewFile
+from ._files import NewFile, sync_path
 from ._format import (
     NULL_COORD,
     SIZE,
@@ -864,7 +864,7 @@ class CaptureFile:
                     return False
                 new.fd = -1
                 if self.durable:
-                    _fsync_directory(new.directory)
+                    sync_path(new.directory)
                 return True
             except BaseException:
                 if self._fd >= 0:
@@ -978,10 +978,3 @@ def _file_key(fd: int) -> tuple[int, int]:
     stat = os.fstat(fd)
     return (stat.st_dev, stat.st_ino)
 
-
-def _fsync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -47,8 +47,6 @@ from ._codec import (
     robust_repr,
 )
 from ._jsonout import json_line
-from .capturefile import CaptureFile
-from .exceptions import CaptureFileError
 from .replay import (
     CLOCK_SKEW,
     ReplayReader,
@@ -56,7 +54,7 @@ from .replay import (
     _merge_key,
     _Source,
     extras,
-    origin_of,
+    origin_of_file,
     time_value,
 )
 
@@ -211,11 +209,7 @@ class _Writers:
             return (None, None, None)
         known = self._known.get(path)
         if known is None:
-            try:
-                with CaptureFile(path, encoding=None) as cf:
-                    origin = origin_of(cf.get_metadata()) or {}
-            except (OSError, CaptureFileError):
-                origin = {}  # deleted since (retention) or unreadable: unknown
+            origin = origin_of_file(path) or {}
             known = self._known[path] = (
                 _text(origin.get("host")),
                 _text(origin.get("program")),

@@ -34,7 +34,7 @@ from ._format import MAGIC, OLD_MAGIC
 from ._stream import SegmentDeleted, StreamFile
 from ._when import LevelRange, needs_custom_names, parse_level_range, parse_time
 from .capturefile import CaptureFile
-from .exceptions import InvalidCaptureFile
+from .exceptions import CaptureFileError, InvalidCaptureFile
 from .logset import Segment, describe, segment_paths
 
 __all__ = ["ReplayReader", "to_timestamp"]
@@ -269,6 +269,16 @@ def origin_of(metadata: bytes | str | None) -> dict[str, Any] | None:
     if isinstance(origin, dict) and str(origin.get("schema", "")).startswith("capturelog/"):
         return origin
     return None
+
+
+def origin_of_file(path: str) -> dict[str, Any] | None:
+    """``origin_of`` the metadata of the capture file at ``path``; None also
+    for a file deleted since it was listed (retention) or unreadable."""
+    try:
+        with CaptureFile(path, encoding=None) as cf:
+            return origin_of(cf.get_metadata())
+    except (OSError, CaptureFileError):
+        return None
 
 
 class _Source:

@@ -69,7 +69,7 @@ from typing import Any
 from . import _locking
 from ._blocks import BlockReader, View, node_order_problem
 from ._codec import pack_data
-from ._files import sweep_orphans
+from ._files import sweep_orphans, sync_path
 from ._format import COORD, NULL_COORD, SIZE, FormatError, MasterNode, decode_master_node
 from ._format import full_node_struct as _full_node_struct
 from ._verify import read_layout
@@ -730,7 +730,7 @@ def salvage(
                 out.commit()
             _place(temp, dst, overwrite)
             if durable:
-                _sync_directory(directory)
+                sync_path(directory)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
@@ -758,10 +758,3 @@ def _place(temp: str, dst: str, overwrite: bool) -> None:
         return
     os.unlink(temp)
 
-
-def _sync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

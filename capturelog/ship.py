@@ -39,14 +39,14 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._files import sync_path
 from ._stream import SegmentDeleted
-from .capturefile import CaptureFile
-from .exceptions import CaptureFileError, InvalidCaptureFile
-from .replay import ReplayReader, _Source, origin_of
+from .exceptions import InvalidCaptureFile
+from .replay import ReplayReader, _Source, origin_of_file
 
 try:
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -203,11 +203,7 @@ class Cursor:
         finally:
             os.close(fd)
         os.replace(partial, self.path)
-        directory = os.open(self.directory, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        sync_path(self.directory)
 
     def close(self) -> None:
         if self._lock_fd >= 0:
@@ -393,11 +389,7 @@ class _Resources:
     def __call__(self, stream: str, path: str) -> list[Any]:
         known = self._known.get(path)
         if known is None:
-            try:
-                with CaptureFile(path, encoding=None) as cf:
-                    origin = origin_of(cf.get_metadata())
-            except (OSError, CaptureFileError):
-                origin = None  # deleted since, by retention: unknown
+            origin = origin_of_file(path)
             if len(self._known) >= 1024:
                 self._known.clear()
             known = self._known[path] = _otlp.resource_attributes(
@@ -446,7 +438,10 @@ def ship(
     in flight (or abandons its retries) and saves the cursor.
 
     A batch holds at most ``batch_records`` records and about ``batch_bytes``
-    bytes of protobuf. Run it in a thread for an in-process sidecar.
+    bytes of protobuf. Run it in a thread for an in-process sidecar. To stop
+    it from a signal handler, run it on another thread than the handler's:
+    setting the event from a handler that interrupted this function's own
+    wait on it can hang (``capturelog ship`` does so).
 
     Raises:
         ShipError: the collector refused a batch for good, or the cursor
@@ -516,14 +511,8 @@ def _sync(files: Iterable[str]) -> None:
     name of a new segment), what is shipped stays in the file."""
     paths = list(files)
     for path in [*paths, *dict.fromkeys(os.path.dirname(os.path.abspath(p)) for p in paths)]:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue  # deleted since by retention: nothing left to lose
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):  # deleted since by retention
+            sync_path(path)
 
 
 class _Taker:
@@ -580,8 +569,10 @@ class _Taker:
         add = batch.builder.add
         stream = source.stream
         try:
-            for seq, record in _records(source, done + 1, count + 1):
-                path = record.__dict__.get("capture_file", source.path)
+            for record in source.iterate(done + 1, count + 1):
+                attrs = record.__dict__
+                seq = attrs["capture_seq"]
+                path = attrs.get("capture_file", source.path)
                 batch.files[path] = None
                 batch.size += add(stream, path, record)
                 batch.ends[key] = seq
@@ -619,9 +610,3 @@ class _Taker:
             source.path, seq, after - 1,
         )  # fmt: skip
         batch.ends[key] = after - 1
-
-
-def _records(source: _Source, start: int, stop: int) -> Iterator[tuple[int, logging.LogRecord]]:
-    build = source.build
-    for seq, data in source.iterate_data(start, stop):
-        yield seq, build(data, seq)

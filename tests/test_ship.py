@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import msgpack
@@ -39,7 +39,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from otlp_receiver import Receiver, attributes
 
 from capturelog import CaptureFile, CaptureHandler, ReplayReader
-from capturelog._otlp import severity
+from capturelog._otlp import RequestBuilder, Translator, severity
 from capturelog.ship import Cursor, ShipError, default_cursor, logs_endpoint, ship
 
 SCRIPT = shutil.which("capturelog") or "capturelog"
@@ -325,9 +325,15 @@ def test_a_failing_collector_gets_the_batch_again_until_it_takes_it(
     receiver.status = 503
     receiver.retry_after = "0"
     threading.Timer(0.5, lambda: setattr(receiver, "status", 200)).start()
-    report = ship(path, receiver.url, follow=False, batch_records=20, max_backoff=0.05)
+    with warnings_of_ship() as said:
+        report = ship(path, receiver.url, follow=False, batch_records=20, max_backoff=0.05)
     assert report.shipped == 50
     assert report.retries >= 1
+    # Each cause said once, however many retries, and the recovery too.
+    assert said == [
+        "127.0.0.1: HTTP 503 Service Unavailable; retrying until it takes the batch",
+        f"the collector took the batch after {report.retries} retries",
+    ]
     assert receiver.by_stream() == {"app.capture": list(range(1, 51))}
 
 
@@ -841,3 +847,34 @@ def test_an_ipv6_collector(tmp_path: Path) -> None:
         assert ship(path, f"http://[::1]:{receiver.port}", follow=False).shipped == 3
     finally:
         receiver.close()
+
+
+class _BrokenMapping(Mapping[str, object]):
+    """A mapping that cannot be read: no rule of the translation foresees it."""
+
+    def __getitem__(self, key: str) -> object:
+        raise RuntimeError("unreadable mapping")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("unreadable mapping")
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_a_record_that_cannot_be_translated_is_shipped_as_one_saying_so() -> None:
+    """Records read from files are plain data, which every rule covers; the
+    net under the rules, for what none foresaw, is tried with a real record
+    holding a mapping that cannot be read."""
+    record = logging.LogRecord("svc", logging.ERROR, "/app.py", 3, "paid", None, None)
+    record.capture_seq = 41
+    record.order = _BrokenMapping()
+    builder = RequestBuilder(Translator(), lambda stream, file: [])
+    builder.add("app.capture", "/logs/app.capture", record)
+    (sent,) = builder.request.resource_logs[0].scope_logs[0].log_records
+    assert sent.body.string_value == (
+        "capturelog could not translate this record: RuntimeError: unreadable mapping"
+    )
+    assert attributes(sent) == {"capturelog.seq": 41}
+    assert sent.severity_number == 17
+    assert sent.time_unix_nano == int(record.created * 1e9)
